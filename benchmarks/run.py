@@ -1,0 +1,618 @@
+#!/usr/bin/env python3
+"""Benchmark txsockjs side by side with its peers, in one run, on this machine.
+
+    python benchmarks/run.py            # the full run (about ten minutes on 2 cores)
+    python benchmarks/run.py --quick    # a smoke run, well under a minute
+
+It installs what it needs into benchmarks/.peers/ (sockjs-node 0.3.24 from npm, aiohttp's
+`sockjs` from PyPI in a virtualenv), starts each server as its own process on 127.0.0.1,
+drives it with benchmarks/loadgen.js (Node.js, raw sockets), pins the server and the load
+generator to different cores when there are two, and writes a table and a JSON file into
+benchmarks/results/. See benchmarks/README.rst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PEERS = HERE / ".peers"
+RESULTS = HERE / "results"
+SERVERS_DIR = HERE / "servers"
+LOADGEN = HERE / "loadgen.js"
+
+SOCKJS_NODE_VERSION = "0.3.24"
+AIOHTTP_SOCKJS_VERSION = "0.13.0"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------- cores
+def core_plan() -> tuple[set[int] | None, set[int] | None]:
+    """(server cores, load generator cores): apart when the machine has two or more."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None, None
+    if len(cores) < 2:
+        return None, None
+    return {cores[0]}, {cores[1]}
+
+
+def preexec(cores: set[int] | None) -> Callable[[], None]:
+    def run() -> None:
+        os.setsid()
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 65536
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    return run
+
+
+# ------------------------------------------------------------------------- /proc
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """(user, system) clock ticks of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE // 1024
+
+
+# ------------------------------------------------------------------------- installs
+def run_quiet(cmd: list[str], **kw: Any) -> None:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-3000:]}")
+
+
+def ensure_node_peer() -> str | None:
+    if shutil.which("node") is None:
+        return None
+    pkg = PEERS / "node" / "node_modules" / "sockjs" / "package.json"
+    if pkg.exists() and json.loads(pkg.read_text())["version"] == SOCKJS_NODE_VERSION:
+        return SOCKJS_NODE_VERSION
+    if shutil.which("npm") is None:
+        return None
+    log(f"installing sockjs-node {SOCKJS_NODE_VERSION} into {PEERS / 'node'}")
+    (PEERS / "node").mkdir(parents=True, exist_ok=True)
+    (PEERS / "node" / "package.json").write_text('{"private": true}\n')
+    run_quiet(
+        ["npm", "install", "--no-audit", "--no-fund", "--no-save", f"sockjs@{SOCKJS_NODE_VERSION}"],
+        cwd=PEERS / "node",
+    )
+    return SOCKJS_NODE_VERSION
+
+
+def venv_python() -> Path:
+    return PEERS / "venv" / "bin" / "python"
+
+
+def ensure_aiohttp_peer() -> str | None:
+    py = venv_python()
+    probe = "import importlib.metadata as m; print(m.version('sockjs'), m.version('aiohttp'))"
+    if py.exists():
+        out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True)
+        if out.returncode == 0 and out.stdout.split()[0] == AIOHTTP_SOCKJS_VERSION:
+            return "sockjs %s, aiohttp %s" % tuple(out.stdout.split())
+    log(f"installing aiohttp sockjs {AIOHTTP_SOCKJS_VERSION} into {PEERS / 'venv'}")
+    run_quiet([sys.executable, "-m", "venv", str(PEERS / "venv")])
+    run_quiet([str(py), "-m", "pip", "install", "-q", f"sockjs=={AIOHTTP_SOCKJS_VERSION}"])
+    out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, check=True)
+    return "sockjs %s, aiohttp %s" % tuple(out.stdout.split())
+
+
+def txsockjs_command(port: int, heartbeat: float) -> tuple[list[str], str] | None:
+    """How to start txsockjs's echo: the twistd plugin once it exists, else the conformance
+    server of txsockjs.testing. Returns (argv, description) or None."""
+    env = server_env()
+    helptext = subprocess.run(
+        [sys.executable, "-m", "twisted", "sockjs", "--help"],
+        capture_output=True, text=True, cwd=REPO, env=env,
+    )
+    if helptext.returncode == 0 and "--listen" in helptext.stdout:
+        argv = [sys.executable, "-m", "twisted", "sockjs"]
+        # twistd -n sockjs; `python -m twisted` runs the same plugin without daemonising
+        argv = [shutil.which("twistd") or "twistd", "-n", "--pidfile=", "-l", "-", "sockjs",
+                "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
+        for opt in ("--heartbeat-delay", "--heartbeat", "--heartbeat_delay"):
+            if opt in helptext.stdout:
+                argv += [opt, str(heartbeat)]
+                break
+        return argv, "twistd -n sockjs"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import txsockjs.testing.conformance"],
+        capture_output=True, text=True, cwd=REPO, env=env,
+    )
+    if probe.returncode == 0:
+        argv = [sys.executable, "-m", "txsockjs.testing.conformance", "--port", str(port)]
+        h = subprocess.run(argv[:3] + ["--help"], capture_output=True, text=True, cwd=REPO, env=env)
+        for opt in ("--heartbeat-delay", "--heartbeat", "--heartbeat_delay"):
+            if opt in h.stdout:
+                argv += [opt, str(heartbeat)]
+                break
+        return argv, "python -m txsockjs.testing.conformance"
+    return None
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONDEVMODE", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# ------------------------------------------------------------------------- servers
+@dataclass
+class ServerSpec:
+    name: str
+    label: str
+    command: Callable[[int, float], list[str] | None]
+    raw: bool = False  # plain websocket echo, no SockJS
+    version: str = ""
+    heartbeat_ok: bool = True  # can it be given the idle workload's heartbeat?
+
+
+def build_servers(wanted: list[str]) -> list[ServerSpec]:
+    specs: list[ServerSpec] = []
+    for name in wanted:
+        if name == "txsockjs":
+            found = txsockjs_command(0, 5)
+            if found is None:
+                log("txsockjs: no twistd plugin `sockjs` and no txsockjs.testing.conformance yet; skipped")
+                continue
+            argv0, how = found
+            hb_ok = any(a.startswith("--heartbeat") for a in argv0)
+
+            def tx(port: int, hb: float) -> list[str] | None:
+                got = txsockjs_command(port, hb)
+                return got[0] if got else None
+
+            specs.append(ServerSpec("txsockjs", f"txsockjs ({how})", tx, version=how,
+                                    heartbeat_ok=hb_ok))
+        elif name == "autobahn":
+            import autobahn
+            import twisted
+
+            def ab(port: int, hb: float) -> list[str]:
+                return [sys.executable, str(SERVERS_DIR / "autobahn_raw_echo.py"), str(port), str(hb)]
+
+            specs.append(ServerSpec("autobahn", "raw autobahn echo", ab, raw=True,
+                                    version=f"autobahn {autobahn.__version__}, Twisted {twisted.__version__}"))
+        elif name == "sockjs-node":
+            v = ensure_node_peer()
+            if v is None:
+                log("sockjs-node: node/npm not found; skipped")
+                continue
+
+            def sn(port: int, hb: float) -> list[str]:
+                return ["node", str(SERVERS_DIR / "sockjs_node_echo.js"), str(port), str(hb)]
+
+            node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+            specs.append(ServerSpec("sockjs-node", "sockjs-node", sn, version=f"sockjs {v}, node {node_v}"))
+        elif name == "aiohttp":
+            v = ensure_aiohttp_peer()
+
+            def ai(port: int, hb: float) -> list[str]:
+                return [str(venv_python()), str(SERVERS_DIR / "aiohttp_sockjs_echo.py"), str(port), str(hb)]
+
+            specs.append(ServerSpec("aiohttp", "aiohttp sockjs", ai, version=v or ""))
+        else:
+            raise SystemExit(f"unknown server {name}")
+    return specs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, spec: ServerSpec, heartbeat: float, cores: set[int] | None, logdir: Path):
+        self.spec = spec
+        self.port = free_port()
+        argv = spec.command(self.port, heartbeat)
+        if argv is None:
+            raise RuntimeError(f"{spec.name}: cannot build its command")
+        self.argv = argv
+        self.logfile = open(logdir / f"{spec.name}-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            argv, stdout=self.logfile, stderr=subprocess.STDOUT, cwd=REPO, env=server_env(),
+            preexec_fn=preexec(cores),
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode}; see {self.logfile.name}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                time.sleep(0.3)  # let it finish starting (imports done lazily on first use)
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.spec.name} did not listen on {self.port} within {timeout}s")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # its own session, started above
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.logfile.close()
+
+
+# ------------------------------------------------------------------------- workloads
+@dataclass
+class Workload:
+    name: str
+    mode: str  # loadgen mode for SockJS servers (ws-raw / idle-ws-raw for the raw one)
+    sessions: int
+    inflight: int = 1
+    idle: bool = False
+    ws: bool = True
+    args: dict[str, float] = field(default_factory=dict)
+
+
+def workloads(quick: bool) -> list[Workload]:
+    if quick:
+        t = {"warmup": 0.3, "duration": 1.0}
+        return [
+            Workload("ws 100x4", "ws", 100, 4, args=t),
+            Workload("xhr-streaming 20", "xhr-streaming", 20, 1, ws=False, args=t),
+            Workload("xhr-polling 20", "xhr-polling", 20, 1, ws=False, args=t),
+            Workload("idle ws 200", "idle-ws", 200, idle=True,
+                     args={"heartbeat": 1, "idle": 2.2, "settle": 0.3}),
+        ]
+    t = {"warmup": 2, "duration": 8}
+    idle = {"heartbeat": 5, "idle": 16, "settle": 1}
+    return [
+        Workload("ws 1x1", "ws", 1, 1, args=t),
+        Workload("ws 100x4", "ws", 100, 4, args=t),
+        Workload("ws 1000x4", "ws", 1000, 4, args=t),
+        Workload("xhr-streaming 100", "xhr-streaming", 100, 1, ws=False, args=t),
+        Workload("xhr-polling 100", "xhr-polling", 100, 1, ws=False, args=t),
+        Workload("idle ws 10000", "idle-ws", 10000, idle=True, args=idle),
+        Workload("idle xhr-streaming 10000", "idle-xhr-streaming", 10000, idle=True, ws=False,
+                 args=idle),
+    ]
+
+
+def run_loadgen(server: Server, wl: Workload, cores: set[int] | None) -> dict[str, Any]:
+    mode = wl.mode
+    if server.spec.raw:
+        mode = {"ws": "ws-raw", "idle-ws": "idle-ws-raw"}[mode]
+    argv = ["node", str(LOADGEN), "--port", str(server.port), "--mode", mode,
+            "--sessions", str(wl.sessions), "--inflight", str(wl.inflight)]
+    for k, v in wl.args.items():
+        argv += [f"--{k}", str(v)]
+    pid = server.pid
+    rss_before = rss_kb(pid)
+    marks: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    lg = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=preexec(cores))
+    assert lg.stdout is not None
+    for line in lg.stdout:
+        t = time.monotonic()
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        kind = ev.get("event")
+        if kind in ("measure_start", "measure_end", "idle_start", "idle_end"):
+            marks[kind] = (t, cpu_ticks(pid), rss_kb(pid))
+            if kind == "idle_start":
+                marks["idle_start_event"] = ev
+        elif kind in ("result", "error"):
+            result = ev
+    lg.wait(30)
+    err = lg.stderr.read() if lg.stderr else ""
+    if lg.returncode != 0 or result.get("event") != "result":
+        return {"failed": True, "error": result.get("error") or err[-500:] or f"exit {lg.returncode}",
+                "error_samples": result.get("error_samples")}
+    start, end = ("idle_start", "idle_end") if wl.idle else ("measure_start", "measure_end")
+    (t0, (u0, s0), rss0), (t1, (u1, s1), rss1) = marks[start], marks[end]
+    cpu = (u1 - u0 + s1 - s0) / CLK_TCK
+    wall = t1 - t0
+    out = dict(result)
+    out.pop("event", None)
+    out["server_cpu_s"] = cpu
+    out["server_cpu_share"] = cpu / wall if wall else None
+    out["server_kernel_share"] = (s1 - s0) / (u1 - u0 + s1 - s0) if (u1 - u0 + s1 - s0) else None
+    if wl.idle:
+        opened = result.get("opened") or wl.sessions
+        out["rss_before_kb"] = rss_before
+        out["rss_idle_kb"] = rss1
+        out["kb_per_session"] = (rss0 - rss_before) / opened
+    else:
+        msgs = result["messages"]
+        out["server_cpu_s_per_100k"] = cpu / msgs * 1e5 if msgs else None
+    out["loadgen_bound"] = (result.get("loadgen_cpu_share") or 0) > 0.9
+    return out
+
+
+# ------------------------------------------------------------------------- report
+def fmt(v: Any, spec: str = ",.0f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    return format(v, spec)
+
+
+PEER_ORDER = ["sockjs-node", "aiohttp", "autobahn"]
+
+
+def render(report: dict[str, Any]) -> str:
+    res = report["results"]
+    servers = report["servers"]
+    lines = []
+    names = [s["name"] for s in servers]
+    peers = [p for p in PEER_ORDER if p in names]
+    head = ["workload", "server", "msgs/s", "p50 ms", "p99 ms", "srv CPU s/100k", "srv kernel",
+            "loadgen CPU"] + [f"÷ {p}" for p in peers]
+    rows = [head]
+    for wl in report["workloads"]:
+        if wl["idle"]:
+            continue
+        for name in names:
+            r = res.get(wl["name"], {}).get(name)
+            if r is None:
+                continue
+            if r.get("failed"):
+                rows.append([wl["name"], name, "failed: " + str(r.get("error"))[:60]] + [""] * (len(head) - 3))
+                continue
+            ratios = []
+            for p in peers:
+                pr = res.get(wl["name"], {}).get(p)
+                if p == name or not pr or pr.get("failed") or not pr.get("msgs_per_s"):
+                    ratios.append("")
+                else:
+                    ratios.append(f"{r['msgs_per_s'] / pr['msgs_per_s']:.2f}x")
+            rows.append([
+                wl["name"], name, fmt(r["msgs_per_s"]), fmt(r["p50_ms"], ".2f"),
+                fmt(r["p99_ms"], ".2f"), fmt(r.get("server_cpu_s_per_100k"), ".2f"),
+                fmt(r.get("server_kernel_share"), ".0%"),
+                fmt(r.get("loadgen_cpu_share"), ".0%") + (" (bound)" if r.get("loadgen_bound") else ""),
+            ] + ratios)
+    lines.append(table(rows))
+    idle_rows = [["workload", "server", "opened", "opens/s", "kB/session", "idle srv CPU",
+                  "heartbeats on time", "max hb dev ms", "loadgen CPU"]]
+    for wl in report["workloads"]:
+        if not wl["idle"]:
+            continue
+        for name in names:
+            r = res.get(wl["name"], {}).get(name)
+            if r is None:
+                continue
+            if r.get("failed"):
+                idle_rows.append([wl["name"], name, "failed: " + str(r.get("error"))[:60]] + [""] * 6)
+                continue
+            idle_rows.append([
+                wl["name"], name, fmt(r["opened"]), fmt(r["opens_per_s"]),
+                fmt(r["kb_per_session"], ".1f"), fmt(r["server_cpu_share"], ".1%"),
+                fmt(r["heartbeats_on_time"]) + f" ({r['heartbeat_late']} late/"
+                f"{r['heartbeat_intervals']}, {r['sessions_missing_heartbeats']} short)",
+                fmt(r["heartbeat_max_dev_ms"], ".0f"), fmt(r.get("loadgen_cpu_share"), ".0%"),
+            ])
+    if len(idle_rows) > 1:
+        lines.append("")
+        lines.append(table(idle_rows))
+    targets = report.get("targets")
+    if targets:
+        lines.append("")
+        lines.append(table([["target (txsockjs)", "measured", "met"]] +
+                           [[t["target"], t["measured"], fmt(t["met"])] for t in targets]))
+    return "\n".join(lines)
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, r in enumerate(rows):
+        out.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+        if n == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The performance issue's targets, checked on this run's numbers (txsockjs only)."""
+    res = report["results"]
+    out: list[dict[str, Any]] = []
+
+    def get(wl: str, server: str) -> dict[str, Any] | None:
+        r = res.get(wl, {}).get(server)
+        return None if r is None or r.get("failed") else r
+
+    def ratio(wl: str, peer: str, want: float) -> None:
+        a, b = get(wl, "txsockjs"), get(wl, peer)
+        if a and b and b.get("msgs_per_s"):
+            x = a["msgs_per_s"] / b["msgs_per_s"]
+            out.append({"target": f"{wl}: >= {want}x {peer}", "measured": f"{x:.2f}x", "met": x >= want})
+
+    for wl in ("ws 100x4", "ws 1000x4"):
+        ratio(wl, "sockjs-node", 1.0)
+        ratio(wl, "autobahn", 2.0)
+    for wl in [w["name"] for w in report["workloads"] if w["name"].startswith("xhr-")]:
+        ratio(wl, "aiohttp", 1.0)
+        if wl.startswith("xhr-streaming"):
+            ratio(wl, "sockjs-node", 0.5)
+    for w in report["workloads"]:
+        if w["idle"] and w["ws"]:
+            r = get(w["name"], "txsockjs")
+            if r:
+                out.append({"target": f"{w['name']}: < 12 kB/session",
+                            "measured": f"{r['kb_per_session']:.1f} kB", "met": r["kb_per_session"] < 12})
+                out.append({"target": f"{w['name']}: < 3% of a core idle",
+                            "measured": f"{r['server_cpu_share']:.1%}", "met": r["server_cpu_share"] < 0.03})
+                out.append({"target": f"{w['name']}: every heartbeat within 0.5 s",
+                            "measured": f"{r['heartbeat_late']} late of {r['heartbeat_intervals']}, "
+                                        f"max dev {r['heartbeat_max_dev_ms']:.0f} ms",
+                            "met": bool(r["heartbeats_on_time"])})
+    r = get("ws 1000x4", "txsockjs")
+    if r and r.get("p50_ms"):
+        x = r["p99_ms"] / r["p50_ms"]
+        out.append({"target": "ws 1000x4: p99 <= 3x p50", "measured": f"{x:.2f}x", "met": x <= 3})
+    return out
+
+
+# ------------------------------------------------------------------------- main
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small counts, short windows (< 1 minute)")
+    ap.add_argument("--servers", default="txsockjs,autobahn,sockjs-node,aiohttp",
+                    help="comma-separated subset of txsockjs,autobahn,sockjs-node,aiohttp")
+    ap.add_argument("--workloads", default="",
+                    help="comma-separated substrings; run only workloads whose name contains one")
+    ap.add_argument("--duration", type=float, help="override the measuring window (s)")
+    ap.add_argument("--idle-sessions", type=int, help="override the idle session count")
+    ap.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/...)")
+    ap.add_argument("--require", default="", help="comma-separated servers that must run (else exit 1)")
+    args = ap.parse_args()
+
+    if shutil.which("node") is None:
+        raise SystemExit("benchmarks need Node.js (node) for the load generator")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logdir = RESULTS / f"logs-{stamp}"
+    logdir.mkdir(parents=True, exist_ok=True)
+    server_cores, loadgen_cores = core_plan()
+    if loadgen_cores is not None:
+        os.sched_setaffinity(0, loadgen_cores)  # this script stays off the server's core
+
+    specs = build_servers([s for s in args.servers.split(",") if s])
+    for req in [r for r in args.require.split(",") if r]:
+        if req not in [s.name for s in specs]:
+            log(f"required server {req} is not available")
+            return 1
+    wls = workloads(args.quick)
+    if args.workloads:
+        keys = args.workloads.split(",")
+        wls = [w for w in wls if any(k in w.name for k in keys)]
+    for w in wls:
+        if args.duration and not w.idle:
+            w.args["duration"] = args.duration
+        if args.idle_sessions and w.idle:
+            w.sessions = args.idle_sessions
+            w.name = w.name.rsplit(" ", 1)[0] + f" {w.sessions}"
+
+    report: dict[str, Any] = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "server_cores": sorted(server_cores) if server_cores else None,
+                    "loadgen_cores": sorted(loadgen_cores) if loadgen_cores else None,
+                    "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)},
+        "message_bytes": 100,
+        "servers": [{"name": s.name, "label": s.label, "version": s.version} for s in specs],
+        "workloads": [{"name": w.name, "mode": w.mode, "sessions": w.sessions, "inflight": w.inflight,
+                       "idle": w.idle, "ws": w.ws, **w.args} for w in wls],
+        "results": {},
+    }
+    for spec in specs:
+        throughput = [w for w in wls if not w.idle and (w.ws or not spec.raw)]
+        idle = [w for w in wls if w.idle and (w.ws or not spec.raw)]
+        server = None
+        try:
+            # one process for every throughput workload, a fresh one per idle workload
+            if throughput:
+                server = Server(spec, 25, server_cores, logdir)
+                for w in throughput:
+                    log(f"{spec.name}: {w.name} ...")
+                    r = run_loadgen(server, w, loadgen_cores)
+                    report["results"].setdefault(w.name, {})[spec.name] = r
+                    log("   " + summary(r))
+                server.stop()
+                server = None
+            for w in idle:
+                hb = w.args.get("heartbeat", 5)
+                if not spec.heartbeat_ok:
+                    log(f"{spec.name}: cannot set its heartbeat; the idle workload uses its default")
+                server = Server(spec, hb, server_cores, logdir)
+                log(f"{spec.name}: {w.name} ...")
+                r = run_loadgen(server, w, loadgen_cores)
+                report["results"].setdefault(w.name, {})[spec.name] = r
+                log("   " + summary(r))
+                server.stop()
+                server = None
+        except RuntimeError as e:
+            log(f"{spec.name}: {e}")
+            for w in throughput + idle:
+                report["results"].setdefault(w.name, {}).setdefault(spec.name, {"failed": True, "error": str(e)})
+        finally:
+            if server is not None:
+                server.stop()
+    report["targets"] = evaluate_targets(report)
+    text = render(report)
+    out = args.out or RESULTS / f"results-{stamp}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    (out.with_suffix(".txt")).write_text(text + "\n")
+    print(text)
+    print(f"\nJSON: {out}\nlogs: {logdir}")
+    failed = [f"{w}/{s}" for w, by in report["results"].items() for s, r in by.items() if r.get("failed")]
+    if failed:
+        log("failed: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+def summary(r: dict[str, Any]) -> str:
+    if r.get("failed"):
+        return f"FAILED: {r.get('error')} {r.get('error_samples') or ''}"
+    if "msgs_per_s" in r:
+        s = (f"{r['msgs_per_s']:,.0f} msg/s p50 {fmt(r['p50_ms'], '.2f')} ms p99 {fmt(r['p99_ms'], '.2f')} ms "
+             f"srv {fmt(r.get('server_cpu_s_per_100k'), '.2f')} s/100k, loadgen {r['loadgen_cpu_share']:.0%}")
+    else:
+        s = (f"{r['opened']} open at {r['opens_per_s']:,.0f}/s, {r['kb_per_session']:.1f} kB/session, "
+             f"idle CPU {r['server_cpu_share']:.1%}, hb late {r['heartbeat_late']}/{r['heartbeat_intervals']} "
+             f"max dev {r['heartbeat_max_dev_ms']:.0f} ms, loadgen {r['loadgen_cpu_share']:.0%}")
+    if r.get("errors"):
+        s += f" errors {r['errors']}: {r.get('error_samples')}"
+    return s
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,314 @@
+// Drives sockjs-client through every check of one transport and resolves to a JSON-able
+// result. The Python side calls `runChecks(options)` through Playwright and asserts on it.
+// Every wait is bounded by a timeout and ends on a real event from the client.
+"use strict";
+
+function logLine(text) {
+  var el = document.getElementById("log");
+  if (el) {
+    el.textContent += text + "\n";
+  }
+}
+
+// One SockJS connection with a queue of received messages and counters of events.
+function Connection(url, transport) {
+  var self = this;
+  this.messages = [];
+  this.waiters = [];
+  this.heartbeats = 0;
+  this.heartbeatWaiters = [];
+  this.closeEvent = null;
+  this.closeWaiters = [];
+  this.opened = new Promise(function (resolve, reject) {
+    self.sj = new SockJS(url, null, { transports: [transport] });
+    self.sj.onopen = function () {
+      resolve(self.sj.transport);
+    };
+    self.sj.onmessage = function (e) {
+      self.messages.push(e.data);
+      self._wake();
+    };
+    self.sj.addEventListener("heartbeat", function () {
+      self.heartbeats += 1;
+      self._wake();
+    });
+    self.sj.onclose = function (e) {
+      self.closeEvent = { code: e.code, reason: e.reason, wasClean: e.wasClean };
+      reject(new Error("closed before open: " + e.code + " " + e.reason));
+      self._wake();
+    };
+  });
+}
+
+Connection.prototype._wake = function () {
+  var waiters = this.waiters;
+  this.waiters = [];
+  waiters.forEach(function (w) {
+    w();
+  });
+};
+
+// Resolve once predicate() is true, re-checking after every client event; reject after ms.
+Connection.prototype.until = function (predicate, ms, what, closeExpected) {
+  var self = this;
+  return new Promise(function (resolve, reject) {
+    var timer = setTimeout(function () {
+      reject(new Error("timed out after " + ms + " ms waiting for " + what));
+    }, ms);
+    function check() {
+      var value;
+      try {
+        value = predicate();
+      } catch (err) {
+        clearTimeout(timer);
+        reject(err);
+        return;
+      }
+      if (value) {
+        clearTimeout(timer);
+        resolve(value);
+      } else if (self.closeEvent && !closeExpected) {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            "connection closed (" + self.closeEvent.code + " " + self.closeEvent.reason +
+              ") while waiting for " + what
+          )
+        );
+      } else {
+        self.waiters.push(check);
+      }
+    }
+    check();
+  });
+};
+
+// Take the next `count` messages.
+Connection.prototype.take = function (count, ms, what) {
+  var self = this;
+  return this.until(
+    function () {
+      return self.messages.length >= count;
+    },
+    ms,
+    what
+  ).then(function () {
+    return self.messages.splice(0, count);
+  });
+};
+
+function describe(value) {
+  var s = JSON.stringify(value);
+  if (s.length > 200) {
+    s = s.slice(0, 200) + "... (" + value.length + " chars)";
+  }
+  return s;
+}
+
+// Messages the echo checks send; each is a separate check so a failure names the content.
+var ASTRAL = "\uD83D\uDE00\uD83D\uDC4D\uD834\uDD1E\uD800\uDC00";
+var ECHO_CASES = {
+  echo_ascii: "Hello, SockJS! 0123456789 ~!@#$^&*()_+-=[]{};:,./?",
+  echo_non_ascii:
+    "caf\u00e9 \u00fc\u00df \u65e5\u672c\u8a9e \u0416 \u2603 " + ASTRAL +
+    " line\u2028separator para\u2029separator",
+  echo_script_tag: "</script><script>window.__injected = true;</script><!-- -->",
+  echo_json_specials: "quote\" backslash\\ slash/ tab\t newline\n return\r nul\u0000 %41 % end",
+};
+
+function bigMessage() {
+  var unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+  var out = "";
+  while (out.length < 100 * 1024) {
+    out += unit + "[" + out.length + "]";
+  }
+  return out.slice(0, 100 * 1024);
+}
+
+async function runCheck(results, name, fn) {
+  var started = Date.now();
+  try {
+    var detail = await fn();
+    results[name] = { ok: true, detail: detail === undefined ? "" : detail };
+  } catch (err) {
+    results[name] = { ok: false, detail: String(err && err.message ? err.message : err) };
+  }
+  results[name].ms = Date.now() - started;
+  logLine(name + ": " + (results[name].ok ? "ok" : "FAIL " + results[name].detail));
+  return results[name].ok;
+}
+
+function skipRest(results, names, why) {
+  names.forEach(function (n) {
+    if (!results[n]) {
+      results[n] = { ok: false, detail: "not run: " + why, ms: 0 };
+    }
+  });
+}
+
+async function echoOne(conn, text, ms) {
+  conn.sj.send(text);
+  var got = (await conn.take(1, ms, "echo of " + describe(text)))[0];
+  if (got !== text) {
+    throw new Error("sent " + describe(text) + " but received " + describe(got));
+  }
+  return "echoed " + text.length + " chars";
+}
+
+// options: {base, transport, heartbeatDelay (s), closeCode, closeReason}
+async function runChecks(options) {
+  var results = {};
+  var base = options.base;
+  var transport = options.transport;
+  var allChecks = [
+    "open", "transport_reported", "echo_ascii", "echo_non_ascii", "echo_script_tag",
+    "echo_json_specials", "echo_100kb", "echo_100_in_order", "heartbeats", "server_close",
+  ];
+  var conn = new Connection(base + "/echo", transport);
+  var opened = await runCheck(results, "open", async function () {
+    var timer;
+    var timeout = new Promise(function (_, reject) {
+      timer = setTimeout(function () {
+        reject(new Error("no open event within 15 s"));
+      }, 15000);
+    });
+    try {
+      return "transport " + (await Promise.race([conn.opened, timeout]));
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  if (!opened) {
+    try {
+      conn.sj.close();
+    } catch (e) {
+      /* already closed */
+    }
+    skipRest(results, allChecks, "the connection did not open");
+    return results;
+  }
+  await runCheck(results, "transport_reported", async function () {
+    if (conn.sj.transport !== transport) {
+      throw new Error("sj.transport is " + describe(conn.sj.transport) + ", wanted " + transport);
+    }
+    return conn.sj.transport;
+  });
+  for (var name of Object.keys(ECHO_CASES)) {
+    await runCheck(results, name, function () {
+      return echoOne(conn, ECHO_CASES[name], 5000);
+    });
+  }
+  await runCheck(results, "echo_100kb", function () {
+    return echoOne(conn, bigMessage(), 15000);
+  });
+  await runCheck(results, "echo_100_in_order", async function () {
+    var sent = [];
+    for (var i = 0; i < 100; i++) {
+      sent.push("message " + i + " \u00e9\uD83D\uDE00");
+      conn.sj.send(sent[i]);
+    }
+    var got = await conn.take(100, 15000, "100 echoes");
+    for (var j = 0; j < 100; j++) {
+      if (got[j] !== sent[j]) {
+        throw new Error("position " + j + ": wanted " + describe(sent[j]) + ", got " + describe(got[j]));
+      }
+    }
+    return "100 messages in order";
+  });
+  await runCheck(results, "heartbeats", async function () {
+    // No traffic from here on: the connection must live through three heartbeat periods,
+    // and the client sees each heartbeat frame as a `heartbeat` event.
+    var start = conn.heartbeats;
+    var t0 = Date.now();
+    var limit = Math.round(options.heartbeatDelay * 1000 * 3 + 10000);
+    await conn.until(
+      function () {
+        return conn.heartbeats >= start + 3;
+      },
+      limit,
+      "three heartbeats"
+    );
+    var elapsed = Date.now() - t0;
+    if (conn.messages.length) {
+      throw new Error("unexpected messages while idle: " + describe(conn.messages));
+    }
+    // Still usable after the idle period.
+    await echoOne(conn, "after heartbeats", 5000);
+    return "3 heartbeats in " + elapsed + " ms, still open";
+  });
+  try {
+    conn.sj.close();
+  } catch (e) {
+    /* already closed */
+  }
+
+  await runCheck(results, "server_close", async function () {
+    var closer = new Connection(base + "/close_on_request", transport);
+    var timer;
+    await Promise.race([
+      closer.opened,
+      new Promise(function (_, reject) {
+        timer = setTimeout(function () {
+          reject(new Error("close service: no open event within 15 s"));
+        }, 15000);
+      }),
+    ]).finally(function () {
+      clearTimeout(timer);
+    });
+    closer.sj.send("close " + options.closeCode + " " + options.closeReason);
+    await closer.until(
+      function () {
+        return closer.closeEvent;
+      },
+      10000,
+      "the close event",
+      true
+    );
+    var ev = closer.closeEvent;
+    if (ev.code !== options.closeCode || ev.reason !== options.closeReason) {
+      throw new Error(
+        "close event " + ev.code + " " + describe(ev.reason) + ", wanted " + options.closeCode +
+          " " + describe(options.closeReason)
+      );
+    }
+    if (!ev.wasClean) {
+      throw new Error("close event has wasClean false");
+    }
+    return "closed " + ev.code + " " + ev.reason;
+  });
+  results.__injected = window.__injected === true;
+  return results;
+}
+
+// Cookie phase: open the JSESSIONID service, echo, close from the client.
+async function runCookieSession(options) {
+  var conn = new Connection(options.base + "/cookie_echo", options.transport);
+  var timer;
+  try {
+    var used = await Promise.race([
+      conn.opened,
+      new Promise(function (_, reject) {
+        timer = setTimeout(function () {
+          reject(new Error("no open event within 15 s"));
+        }, 15000);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (var i = 0; i < 3; i++) {
+      await echoOne(conn, "cookie " + i, 5000);
+    }
+    conn.sj.close();
+    await conn.until(
+      function () {
+        return conn.closeEvent;
+      },
+      5000,
+      "the close event",
+      true
+    );
+    return { ok: true, transport: used };
+  } catch (err) {
+    clearTimeout(timer);
+    return { ok: false, detail: String(err && err.message ? err.message : err) };
+  }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine (as root), then run
+# the quality gates and the tests. This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: Debian's Chromium for the browser tests, Node.js/npm for sockjs-client.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]'
+# sockjs-client is installed from the npm registry at test time, never committed.
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+ruff check txsockjs tests examples benchmarks twisted
+ruff format --check txsockjs tests examples benchmarks twisted
+mypy
+if [ -f doc/conf.py ]; then
+    python3 -m sphinx -W --keep-going -q -b html doc /tmp/txsockjs-doc-build
+fi
+python3 -m pytest -q "$@"

@@ -1,0 +1,21 @@
+"""
+txsockjs: a SockJS server for Twisted.
+
+Any Twisted protocol factory, served over every SockJS transport (websocket, xhr-streaming,
+eventsource, htmlfile, xhr-polling, jsonp-polling) as a ``twisted.web`` resource or a
+listening factory.
+"""
+
+from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
+from ._resource import SockJSResource
+from .interfaces import ISockJSTransport
+
+__version__ = "2.0.0.dev0"
+
+__all__ = [
+    "DEFAULT_SOCKJS_URL",
+    "ISockJSTransport",
+    "SockJSOptions",
+    "SockJSResource",
+    "__version__",
+]

@@ -1,0 +1,113 @@
+"""
+What ``twistd sockjs`` serves when no factory is named: an echo service, a small chat, and a
+page that talks to both with a transport picker.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib import resources
+
+from twisted.internet.interfaces import ITransport
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
+
+from txsockjs import MessageProtocol, broadcast
+
+__all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demoPage"]
+
+
+class EchoProtocol(Protocol):
+    """Sends every message back as it came."""
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+
+class EchoFactory(Factory):
+    """Builds :class:`EchoProtocol`."""
+
+    protocol = EchoProtocol
+
+
+class ChatProtocol(MessageProtocol):
+    """Passes every message to everyone in the chat, its sender included."""
+
+    factory: ChatFactory
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        room = self.factory.participants
+        others = len(room)
+        room.add(self.transportOrFail())
+        self.sendMessage(f"* welcome; {others} other(s) here")
+        broadcast(room - {self.transportOrFail()}, "* someone joined")
+
+    def messageReceived(self, message: str) -> None:
+        broadcast(self.factory.participants, message)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.participants.discard(self.transportOrFail())
+        broadcast(self.factory.participants, "* someone left")
+        super().connectionLost(reason)
+
+    def transportOrFail(self) -> ITransport:
+        assert self.transport is not None
+        return self.transport
+
+
+class ChatFactory(Factory):
+    """Builds :class:`ChatProtocol` and keeps the transports of everyone in the chat."""
+
+    protocol = ChatProtocol
+    noisy = False
+
+    def __init__(self) -> None:
+        self.participants: set[ITransport] = set()
+
+
+class _Page(Resource):
+    """A page built once at start-up."""
+
+    isLeaf = True
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self._body = body
+
+    def render_GET(self, request: IRequest) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(b"cache-control", b"no-cache")
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        return self._body
+
+    def render_HEAD(self, request: IRequest) -> bytes:
+        return self.render_GET(request)
+
+
+def _scriptSafeJSON(value: object) -> str:
+    """JSON that cannot end the ``<script>`` element it is put in."""
+    text = json.dumps(value)
+    for character in "<>&\u2028\u2029":
+        text = text.replace(character, f"\\u{ord(character):04x}")
+    return text
+
+
+def demoPage(sockjsURL: str, echoPrefix: str, chatPrefix: str) -> Resource:
+    """
+    Build the demo page.
+
+    :param sockjsURL: where the page loads sockjs-client from.
+    :param echoPrefix: the path of the echo service.
+    :param chatPrefix: the path of the chat service.
+    """
+    template = (resources.files("txsockjs") / "static" / "demo.html").read_text("utf-8")
+    config = {"echo": echoPrefix, "chat": chatPrefix, "sockjsURL": sockjsURL}
+    page = template.replace("{{config}}", _scriptSafeJSON(config)).replace(
+        "{{sockjs_url}}", html.escape(sockjsURL, quote=True)
+    )
+    return _Page(page.encode("utf-8"))

@@ -1,0 +1,96 @@
+"""
+SockJS frames and payloads: pure functions, no Twisted.
+
+Outgoing messages are kept as JSON string literals (``b'"text"'``), encoded once when they are
+written; a frame joins them. JSON is compact and ASCII-only, which escapes every character
+the protocol requires to be escaped (and lone surrogates) as lowercase ``\\uXXXX``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+OPEN = b"o"
+HEARTBEAT = b"h"
+
+_encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+class PayloadError(ValueError):
+    """
+    A client sent a payload that is not a JSON array of strings.
+
+    ``str(error)`` is the answer the protocol prescribes (``Payload expected.`` or
+    ``Broken JSON encoding.``).
+    """
+
+
+def encode_message(text: str) -> bytes:
+    """One message as a JSON string literal, ASCII only: the unit queues hold."""
+    encoded: str = _encode_string(text)
+    return encoded.encode("ascii")
+
+
+def message_frame(encoded: Sequence[bytes]) -> bytes:
+    """An ``a[...]`` frame of messages already passed through :func:`encode_message`."""
+    return b"a[" + b",".join(encoded) + b"]"
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    """A ``c[code,"reason"]`` frame."""
+    return b"c[%d,%s]" % (code, encode_message(reason))
+
+
+def decode_payload(body: bytes) -> list[str]:
+    """
+    Decode a client payload: a JSON array of strings, UTF-8 encoded.
+
+    :raises PayloadError: ``Payload expected.`` for an empty body, ``Broken JSON encoding.``
+        for anything that is not a JSON array of strings.
+    """
+    if not body:
+        raise PayloadError("Payload expected.")
+    try:
+        messages = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise PayloadError("Broken JSON encoding.") from None
+    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+        raise PayloadError("Broken JSON encoding.")
+    return messages
+
+
+# Characters that could end or confuse a script element or a JavaScript string, escaped in
+# every frame that lands in a script context (htmlfile, jsonp). The frame itself is ASCII.
+_SCRIPT_UNSAFE = re.compile(rb"[<>&]")
+_SCRIPT_ESCAPES = {b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026"}
+
+
+def script_string(frame: bytes) -> bytes:
+    """
+    A frame as a JavaScript string literal that is safe inside ``<script>``.
+
+    ``<``, ``>`` and ``&`` become ``\\uXXXX``; U+2028 and U+2029 never appear because the
+    result is ASCII. So no message can end the script element.
+    """
+    literal = encode_message(frame.decode("ascii"))
+    return _SCRIPT_UNSAFE.sub(lambda match: _SCRIPT_ESCAPES[match.group()], literal)
+
+
+def eventsource_data(frame: bytes) -> bytes:
+    """
+    A frame as an EventSource event.
+
+    sockjs-client URI-decodes every event, so ``%`` is escaped; the ASCII JSON of a frame
+    holds no CR, LF or NUL to escape.
+    """
+    return b"data: " + frame.replace(b"%", b"%25") + b"\r\n\r\n"
+
+
+_CALLBACK = re.compile(r"[A-Za-z0-9_.]{1,32}\Z")
+
+
+def valid_callback(name: str) -> bool:
+    """Whether a jsonp/htmlfile callback name is safe: ``[A-Za-z0-9_.]``, 32 at most."""
+    return _CALLBACK.match(name) is not None

@@ -1,0 +1,115 @@
+"""
+What a session remembers of the request that opened it: addresses, whitelisted headers, URL.
+
+Taken once, when the session opens, so nothing holds the request afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.interfaces import IAddress
+from twisted.web.iweb import IRequest
+
+from ._options import SockJSOptions
+
+#: The request headers handed to the application, as sockjs-node hands them.
+HEADER_WHITELIST = (
+    "referer",
+    "x-client-ip",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+    "x-cluster-client-ip",
+    "via",
+    "x-real-ip",
+    "host",
+    "user-agent",
+    "accept-language",
+    "origin",
+    "dnt",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionInfo:
+    """The facts of one session's opening request."""
+
+    peer: IAddress
+    host: IAddress
+    headers: Mapping[str, str]
+    url: str
+    path: str
+    prefix: str
+    transport_name: str
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _address(host: str, port: int) -> IPv4Address | IPv6Address:
+    if ":" in host:
+        return IPv6Address("TCP", host, port)
+    return IPv4Address("TCP", host, port)
+
+
+def client_address(request: IRequest, options: SockJSOptions) -> IAddress:
+    """
+    The client's address: the TCP peer, or the first untrusted hop of ``X-Forwarded-For``
+    when the peer is one of ``options.trusted_proxies``.
+    """
+    peer = request.getClientAddress()
+    trusted = options.trusted_proxies
+    if not trusted or not isinstance(peer, (IPv4Address, IPv6Address)):
+        return peer
+
+    def is_trusted(host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in trusted)
+
+    if not is_trusted(peer.host):
+        return peer
+    forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+    hops = [hop.strip() for line in forwarded for hop in _text(line).split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                return peer
+            return _address(hop, 0)
+    return peer
+
+
+def connection_info(
+    request: IRequest, options: SockJSOptions, prefix: str, transport_name: str
+) -> ConnectionInfo:
+    """Collect what the application may learn about the request that opened a session."""
+    wanted = HEADER_WHITELIST + (("cookie",) if options.expose_cookies else ())
+    headers = {}
+    for name in wanted:
+        values = request.requestHeaders.getRawHeaders(name.encode("ascii"))
+        if values:
+            headers[name] = ", ".join(_text(value) for value in values)
+    uri = _text(request.uri)
+    host = request.getHost()
+    if not isinstance(host, (IPv4Address, IPv6Address, UNIXAddress)):
+        host = IPv4Address("TCP", "0.0.0.0", 0)
+    return ConnectionInfo(
+        peer=client_address(request, options),
+        host=host,
+        headers=MappingProxyType(headers),
+        url=uri,
+        path=uri.split("?", 1)[0],
+        prefix=prefix,
+        transport_name=transport_name,
+    )

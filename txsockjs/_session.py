@@ -1,0 +1,489 @@
+"""
+A SockJS session: the state machine, and the transport the wrapped protocol sees.
+
+The session is the protocol's transport (``ITransport``, ``IConsumer``, ``IPushProducer``,
+``ISockJSTransport``). Writes are decoded as UTF-8, encoded once as JSON strings and queued;
+the service flushes every dirty session once per reactor turn, so everything written in one
+turn leaves as one ``a[...]`` frame. At most one receiver (an HTTP response or a websocket)
+is attached at a time.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from zope.interface import implementer
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import (
+    IAddress,
+    IProducer,
+    IProtocol,
+    IPullProducer,
+    IPushProducer,
+)
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ._framing import HEARTBEAT, OPEN, close_frame, encode_message, message_frame
+from ._info import ConnectionInfo
+from .interfaces import IReceiver, ISockJSTransport
+
+if TYPE_CHECKING:
+    from ._service import SessionService
+
+_log = Logger()
+
+OPEN_STATE = "open"
+CLOSING_STATE = "closing"
+CLOSED_STATE = "closed"
+
+#: The close frame a second receiver gets while one is attached.
+ANOTHER_CONNECTION = close_frame(2010, "Another connection still open")
+#: The close frame of a session whose receiving connection was dropped by the client.
+INTERRUPTED = close_frame(1002, "Connection interrupted")
+#: The close frame of a session the application refused (``buildProtocol`` returned None).
+REFUSED = close_frame(3003, "Connection refused")
+#: Close code and reason when the application writes bytes that are not UTF-8.
+INVALID_UTF8 = (1007, "Invalid UTF-8 written by the application")
+#: Close code and reason when the application raised while handling a message.
+SERVER_ERROR = (1011, "Server error")
+
+_utf8_decode = codecs.utf_8_decode
+
+
+@implementer(ISockJSTransport)
+class Session:
+    """
+    One SockJS session, seen by the wrapped protocol as its transport.
+
+    Made by :class:`~txsockjs._service.SessionService`; applications never build one.
+    """
+
+    disconnecting = False
+
+    def __init__(self, service: SessionService, info: ConnectionInfo, key: bytes | None):
+        self._service = service
+        self._info = info
+        self._key = key
+        self._protocol: IProtocol | None = None
+        self._queue: list[bytes] = []
+        self._queued_bytes = 0
+        self._receiver: IReceiver | None = None
+        self._receiver_paused = False
+        self._state = OPEN_STATE
+        self._close_frame: bytes | None = None
+        self._lost_reason: Failure | None = None
+        self._pending_utf8 = b""
+        self._producer: IProducer | None = None
+        self._streaming = False
+        self._producer_paused = False
+        self._over_watermark = False
+        self._reading_paused = False
+        self._inbox: list[str] = []
+        self._inbox_drained: list[Deferred[None]] = []
+        self._dirty = False
+        self._opened = False
+
+    # -- life cycle, driven by the service and the receivers --------------------------------
+
+    def start(self, protocol: IProtocol | None) -> None:
+        """Connect the protocol built for this session (``None``: the factory refused)."""
+        if protocol is None:
+            self._state = CLOSED_STATE
+            self._close_frame = REFUSED
+            self._flush()
+            return
+        self._protocol = protocol
+        protocol.makeConnection(self)
+
+    def attach(self, receiver: IReceiver) -> None:
+        """
+        A receiving connection arrives: send it ``o`` if the session is new, the close frame
+        if it is closed, ``c[2010,...]`` if another receiver is attached, otherwise queued
+        messages or, later, heartbeats.
+        """
+        if self._receiver is not None:
+            receiver.sendFrame(ANOTHER_CONNECTION)
+            receiver.end()
+            return
+        if self._state == CLOSED_STATE and self._close_frame is not None:
+            receiver.sendFrame(self._close_frame)
+            receiver.end()
+            self._service.expire_later(self)
+            return
+        self._receiver = receiver
+        self._service.expiry.cancel(self)
+        if self._reading_paused:
+            receiver.pauseReading(True)
+        if not self._opened:
+            self._opened = True
+            self._send(OPEN)
+        if self._receiver is receiver:
+            self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
+            self._flush()
+        self._update_producer()
+
+    def detach(self, receiver: IReceiver) -> None:
+        """The receiver is done (normally); the session waits for the next one."""
+        if self._receiver is not receiver:
+            return
+        self._receiver = None
+        self._receiver_paused = False
+        self._service.heartbeats.cancel(self)
+        self._service.expire_later(self)
+        self._update_producer()
+
+    def receiverLost(self, receiver: IReceiver) -> None:
+        """The client dropped the receiving connection: the session is interrupted."""
+        if self._receiver is not receiver:
+            return
+        self._receiver = None
+        self._receiver_paused = False
+        self._service.heartbeats.cancel(self)
+        if self._state != CLOSED_STATE:
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._close_frame = INTERRUPTED
+            self._state = CLOSED_STATE
+            self._lose(Failure(ConnectionLost("The client dropped the connection.")))
+        self._service.expire_later(self)
+
+    def receiverPaused(self, receiver: IReceiver, paused: bool) -> None:
+        """The receiver's client is slow (``True``) or ready again (``False``)."""
+        if self._receiver is receiver:
+            self._receiver_paused = paused
+            self._update_producer()
+
+    def heartbeat(self) -> None:
+        """Called by the service's timer wheel while a receiver is attached."""
+        if self._receiver is not None:
+            self._send(HEARTBEAT)
+            if self._receiver is not None:
+                self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
+
+    def expire(self) -> None:
+        """Called by the service's timer wheel when no receiver came back in time."""
+        if self._receiver is not None:
+            return
+        self._service.forget(self)
+        if self._state != CLOSED_STATE:
+            self._state = CLOSED_STATE
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._lose(Failure(ConnectionLost("The session timed out.")))
+
+    def shutdown(self) -> None:
+        """The service stops: close the session and end its receiver."""
+        if self._state != CLOSED_STATE:
+            self._begin_close(close_frame(1001, "Server shutting down"))
+        receiver = self._receiver
+        if receiver is not None:
+            self._receiver = None
+            receiver.end()
+        self._service.heartbeats.cancel(self)
+        self._service.expiry.cancel(self)
+        self._service.forget(self)
+        if self._state != CLOSED_STATE:
+            self._state = CLOSED_STATE
+            self._lose(Failure(ConnectionLost("The server shut down.")))
+
+    # -- messages from the client -------------------------------------------------------------
+
+    def receive(self, messages: Iterable[str]) -> Deferred[None] | None:
+        """
+        Deliver messages from the client, each as one ``dataReceived``.
+
+        :return: ``None`` when delivered, or a Deferred that fires once the protocol, which
+            paused reading, has taken them all.
+        """
+        if self._state != OPEN_STATE or self._protocol is None:
+            return None
+        if self._reading_paused:
+            self._inbox.extend(messages)
+            waiter: Deferred[None] = Deferred()
+            self._inbox_drained.append(waiter)
+            return waiter
+        pending = list(messages)
+        for index, message in enumerate(pending):
+            self._deliver(message)
+            if self._reading_paused:
+                return self.receive(pending[index + 1 :])
+        return None
+
+    def _deliver(self, message: str) -> None:
+        if self._state != OPEN_STATE or self._protocol is None:
+            return
+        try:
+            self._protocol.dataReceived(message.encode("utf-8", "surrogatepass"))
+        except Exception:
+            _log.failure("The protocol raised while receiving a SockJS message")
+            self._service.log("error", "The protocol raised while receiving a message")
+            self.close(*SERVER_ERROR)
+
+    # -- ITransport ---------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send ``data``, UTF-8 text, as one message (a split character waits for its end)."""
+        if self._state != OPEN_STATE:
+            return
+        if not isinstance(data, bytes):
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if self._pending_utf8:
+            data = self._pending_utf8 + data
+        try:
+            text, used = _utf8_decode(data, "strict", False)
+        except UnicodeDecodeError as error:
+            _log.error(
+                "Closing a SockJS session: the protocol wrote bytes that are not UTF-8 "
+                "({error})",
+                error=error,
+            )
+            self._service.log("error", f"protocol wrote invalid UTF-8: {error}")
+            self._pending_utf8 = b""
+            self.close(*INVALID_UTF8)
+            return
+        self._pending_utf8 = data[used:]
+        if text:
+            self._enqueue(encode_message(text))
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """Send the concatenation of ``data`` as one message."""
+        self.write(b"".join(data))
+
+    def sendEncoded(self, encoded: bytes) -> None:
+        """Queue a message already passed through ``encode_message`` (see ``broadcast``)."""
+        if self._state == OPEN_STATE:
+            self._enqueue(encoded)
+
+    def _enqueue(self, encoded: bytes) -> None:
+        self._queue.append(encoded)
+        self._queued_bytes += len(encoded)
+        if not self._dirty:
+            self._dirty = True
+            self._service.mark_dirty(self)
+        if self._queued_bytes > self._service.options.high_watermark:
+            self._over_watermark = True
+            self._update_producer()
+
+    def loseConnection(self) -> None:
+        """Close with 3000 ``"Go away!"`` once queued messages are sent."""
+        self.close(3000, "Go away!")
+
+    def end(self) -> None:
+        """Close with 1000 ``"Normal closure"``, as sockjs-node's ``end()``."""
+        self.close()
+
+    def close(self, code: int = 1000, reason: str = "Normal closure") -> None:
+        """Close the session with ``code`` and ``reason`` once queued messages are sent."""
+        if self._state != OPEN_STATE:
+            return
+        if not (code == 1000 or 1001 <= code <= 1015 or 3000 <= code <= 4999):
+            raise ValueError(f"close code must be 1000 or 3000-4999, not {code}")
+        self._begin_close(close_frame(code, reason))
+
+    def abortConnection(self) -> None:
+        """Close now: queued messages are dropped."""
+        if self._state == CLOSED_STATE:
+            return
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._state == OPEN_STATE:
+            self._close_frame = close_frame(3000, "Go away!")
+        self._state = CLOSING_STATE
+        self._lost_reason = Failure(ConnectionAborted())
+        self._flush()
+        if self._state != CLOSED_STATE:
+            self._state = CLOSED_STATE
+            self._lose(self._lost_reason)
+            self._service.expire_later(self)
+
+    def _begin_close(self, frame: bytes) -> None:
+        self.disconnecting = True
+        self._state = CLOSING_STATE
+        self._close_frame = frame
+        self._flush()
+
+    def getPeer(self) -> IAddress:
+        """The client's address (see the ``trusted_proxies`` option)."""
+        return self._info.peer
+
+    def getHost(self) -> IAddress:
+        """The server's address."""
+        return self._info.host
+
+    # -- ISockJSTransport -----------------------------------------------------------------------
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._info.headers
+
+    @property
+    def url(self) -> str:
+        return self._info.url
+
+    @property
+    def path(self) -> str:
+        return self._info.path
+
+    @property
+    def prefix(self) -> str:
+        return self._info.prefix
+
+    @property
+    def transportName(self) -> str:
+        return self._info.transport_name
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def readable(self) -> bool:
+        return self._state == OPEN_STATE
+
+    @property
+    def writable(self) -> bool:
+        return self._state == OPEN_STATE
+
+    def logPrefix(self) -> str:
+        return f"SockJS {self._info.transport_name}"
+
+    # -- IConsumer: the application's producer --------------------------------------------------
+
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
+        """Register a push (``streaming``) or pull producer; it is paused by backpressure."""
+        if self._producer is not None:
+            raise RuntimeError(f"Cannot register producer {producer!r}: one is registered")
+        self._producer = producer
+        self._streaming = streaming
+        self._producer_paused = False
+        if self._state == CLOSED_STATE:
+            self._stop_producer()
+            return
+        self._update_producer()
+
+    def unregisterProducer(self) -> None:
+        self._producer = None
+        self._producer_paused = False
+
+    def _stop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.stopProducing()
+
+    def _update_producer(self) -> None:
+        """Pause the producer on a full queue or a slow client; resume it otherwise."""
+        if self._over_watermark and self._queued_bytes <= self._service.options.low_watermark:
+            self._over_watermark = False
+        producer = self._producer
+        if producer is None or self._state == CLOSED_STATE:
+            return
+        blocked = self._over_watermark or self._receiver_paused
+        if self._streaming:
+            if blocked and not self._producer_paused:
+                self._producer_paused = True
+                IPushProducer(producer).pauseProducing()
+            elif not blocked and self._producer_paused:
+                self._producer_paused = False
+                IPushProducer(producer).resumeProducing()
+        elif not blocked and not self._queue and self._state == OPEN_STATE:
+            IPullProducer(producer).resumeProducing()
+
+    # -- IPushProducer: pause delivery of client messages -------------------------------------
+
+    def pauseProducing(self) -> None:
+        """Stop delivering client messages; they wait, and so do their senders."""
+        if not self._reading_paused:
+            self._reading_paused = True
+            if self._receiver is not None:
+                self._receiver.pauseReading(True)
+
+    def resumeProducing(self) -> None:
+        """Deliver the messages that waited, and go on delivering."""
+        if not self._reading_paused:
+            return
+        self._reading_paused = False
+        if self._receiver is not None:
+            self._receiver.pauseReading(False)
+        while self._inbox and not self._reading_paused:
+            self._deliver(self._inbox.pop(0))
+        if not self._inbox:
+            waiters, self._inbox_drained = self._inbox_drained, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def stopProducing(self) -> None:
+        """Drop the session, as a transport does."""
+        self.abortConnection()
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Called by the service once per reactor turn when messages were queued."""
+        self._dirty = False
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._receiver is None:
+            return
+        if self._queue:
+            frame = message_frame(self._queue)
+            self._queue = []
+            self._queued_bytes = 0
+            self._send(frame)
+            self._update_producer()
+            if self._receiver is None:
+                return
+        if self._state != OPEN_STATE and self._close_frame is not None:
+            self._finish_close()
+
+    def _send(self, frame: bytes) -> None:
+        receiver = self._receiver
+        assert receiver is not None
+        if not receiver.sendFrame(frame):
+            self._receiver = None
+            self._receiver_paused = False
+            self._service.heartbeats.cancel(self)
+            receiver.end()
+            self._service.expire_later(self)
+
+    def _finish_close(self) -> None:
+        receiver = self._receiver
+        assert receiver is not None and self._close_frame is not None
+        self._receiver = None
+        self._service.heartbeats.cancel(self)
+        receiver.sendFrame(self._close_frame)
+        receiver.end()
+        was_closed = self._state == CLOSED_STATE
+        self._state = CLOSED_STATE
+        if not was_closed:
+            self._lose(self._lost_reason or Failure(ConnectionDone()))
+        self._service.expire_later(self)
+
+    def _lose(self, reason: Failure) -> None:
+        """Tell the protocol, exactly once, and release what the session holds."""
+        self.disconnecting = True
+        self._pending_utf8 = b""
+        self._inbox.clear()
+        waiters, self._inbox_drained = self._inbox_drained, []
+        for waiter in waiters:
+            waiter.callback(None)
+        self._stop_producer()
+        protocol, self._protocol = self._protocol, None
+        self._service.session_closed(self)
+        if protocol is not None:
+            try:
+                protocol.connectionLost(reason)
+            except Exception:
+                _log.failure("The protocol raised in connectionLost")
+
+    def __repr__(self) -> str:
+        return f"<SockJS session {self._info.transport_name} {self._state}>"
+
+    # Support ``print(session)`` style introspection without exposing the key.
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("SockJS sessions cannot be pickled")

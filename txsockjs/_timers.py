@@ -1,0 +1,115 @@
+"""
+A timer wheel: many deadlines, one reactor timer.
+
+Heartbeats and expiry of thousands of sessions must not cost a ``callLater`` per session per
+beat. Deadlines are rounded up to a slot of ``resolution`` seconds; one ``IDelayedCall`` waits
+for the earliest non-empty slot. Scheduling and cancelling are O(1) (plus a heap push for a
+new slot); a tick costs only the entries that are due.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+T = TypeVar("T")
+
+
+class TimerWheel(Generic[T]):
+    """
+    Calls ``fire(item)`` once for each scheduled item whose deadline has passed.
+
+    :param clock: the time source, a reactor or a :class:`twisted.internet.task.Clock`.
+    :param resolution: slot width in seconds; a deadline fires at most this late.
+    :param fire: called with each due item, after it has been unscheduled.
+    """
+
+    def __init__(self, clock: IReactorTime, resolution: float, fire: Callable[[T], None]):
+        self._clock = clock
+        self._resolution = resolution
+        self._fire = fire
+        self._slots: dict[int, dict[T, None]] = {}
+        self._slot_of: dict[T, int] = {}
+        self._heap: list[int] = []
+        self._call: IDelayedCall | None = None
+        self._call_slot = 0
+
+    def __len__(self) -> int:
+        return len(self._slot_of)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._slot_of
+
+    def schedule(self, item: T, delay: float) -> None:
+        """Fire ``item`` ``delay`` seconds from now, replacing any earlier schedule of it."""
+        slot = math.ceil(round((self._clock.seconds() + delay) / self._resolution, 9))
+        old = self._slot_of.get(item)
+        if old == slot:
+            return
+        if old is not None:
+            self._remove(item, old)
+        self._slot_of[item] = slot
+        bucket = self._slots.get(slot)
+        if bucket is None:
+            bucket = self._slots[slot] = {}
+            heapq.heappush(self._heap, slot)
+        bucket[item] = None
+        if self._call is None or slot < self._call_slot:
+            self._arm(slot)
+
+    def cancel(self, item: T) -> None:
+        """Forget ``item``; nothing happens if it is not scheduled."""
+        slot = self._slot_of.pop(item, None)
+        if slot is not None:
+            bucket = self._slots[slot]
+            del bucket[item]
+            if not bucket:
+                del self._slots[slot]
+        if not self._slot_of and self._call is not None:
+            self._call.cancel()
+            self._call = None
+            self._heap.clear()
+
+    def stop(self) -> None:
+        """Forget every item and cancel the reactor timer."""
+        self._slots.clear()
+        self._slot_of.clear()
+        self._heap.clear()
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    def _remove(self, item: T, slot: int) -> None:
+        bucket = self._slots[slot]
+        del bucket[item]
+        if not bucket:
+            del self._slots[slot]
+
+    def _arm(self, slot: int) -> None:
+        if self._call is not None:
+            self._call.cancel()
+        delay = max(0.0, slot * self._resolution - self._clock.seconds())
+        self._call_slot = slot
+        self._call = self._clock.callLater(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._call = None
+        now_slot = math.floor(round(self._clock.seconds() / self._resolution, 9))
+        heap = self._heap
+        while heap and heap[0] <= now_slot:
+            slot = heapq.heappop(heap)
+            bucket = self._slots.pop(slot, None)
+            if not bucket:
+                continue
+            for item in bucket:
+                del self._slot_of[item]
+            for item in bucket:
+                self._fire(item)
+        while heap and heap[0] not in self._slots:
+            heapq.heappop(heap)
+        if heap and self._call is None:
+            self._arm(heap[0])

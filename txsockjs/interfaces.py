@@ -1,0 +1,77 @@
+"""
+Interfaces of txsockjs: what a wrapped protocol can learn about its SockJS connection, and
+what a receiving connection (HTTP response or websocket) offers a session.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+
+
+class ISockJSTransport(ITransport, IConsumer, IPushProducer):
+    """
+    The transport a protocol wrapped by txsockjs sees: one SockJS session.
+
+    Besides :class:`~twisted.internet.interfaces.ITransport` (``write`` sends UTF-8 text,
+    ``loseConnection`` closes with 3000 ``"Go away!"`` after queued messages are sent),
+    :class:`~twisted.internet.interfaces.IConsumer` (producers, with backpressure across
+    reconnecting polls) and :class:`~twisted.internet.interfaces.IPushProducer`
+    (``pauseProducing`` stops delivering received messages), it offers what sockjs-node's
+    connection object offers. The session id is never exposed.
+    """
+
+    headers = Attribute(
+        "A read-only mapping of the whitelisted request headers (lowercase names) of the "
+        "request that opened the session. ``cookie`` only with the ``expose_cookies`` option."
+    )
+    url = Attribute("The URL of the request that opened the session, as a string.")
+    path = Attribute("The path of that URL, without the query, as a string.")
+    prefix = Attribute("The path at which the SockJS service is mounted, as a string.")
+    transportName = Attribute(
+        "The SockJS transport of the session: 'websocket', 'xhr-streaming', 'xhr-polling', "
+        "'eventsource', 'htmlfile', 'jsonp-polling' or 'raw-websocket'."
+    )
+    state = Attribute("'open', 'closing' (queued messages still to deliver) or 'closed'.")
+    readable = Attribute("Whether messages may still arrive from the client.")
+    writable = Attribute("Whether ``write`` still sends.")
+
+    def close(code: int = 1000, reason: str = "Normal closure") -> None:
+        """
+        Close the session with a SockJS close frame, after queued messages are sent.
+
+        :param code: 1000, or an application code from 3000 to 4999.
+        :param reason: a short text the client sees.
+        """
+
+    def end() -> None:
+        """Close the session as sockjs-node's ``end()`` does: 1000 ``"Normal closure"``."""
+
+    def abortConnection() -> None:
+        """Close the session now, dropping queued messages."""
+
+
+class IReceiver(Interface):
+    """
+    A connection a session sends frames to: an HTTP response or a websocket.
+
+    A session has at most one receiver at a time. The receiver tells the session when its
+    client goes away (``session.receiverLost``) and when it is paused by a slow client
+    (``session.receiverPaused``).
+    """
+
+    def sendFrame(frame: bytes) -> bool:
+        """
+        Send one SockJS frame.
+
+        :return: ``True`` to stay attached for more frames, ``False`` when this receiver
+            is done (a poll answered, a stream at its response limit).
+        """
+
+    def end() -> None:
+        """Finish the response or close the connection; called once, after detaching."""
+
+    def pauseReading(paused: bool) -> None:
+        """Stop (``True``) or resume (``False``) reading messages from the client, if the
+        receiver reads any (websockets do; HTTP receivers do not)."""

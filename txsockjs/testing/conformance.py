@@ -1,0 +1,71 @@
+"""
+The server the official SockJS conformance suite and the browser tests run against.
+
+``python -m txsockjs.testing.conformance --port 8081`` listens on 127.0.0.1 and serves
+``/echo`` (response_limit 4096), ``/disabled_websocket_echo``, ``/cookie_needed_echo`` and
+``/close`` (closes each session at once with 3000 "Go away!").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from .. import SockJSResource
+
+
+class Echo(Protocol):
+    """Sends every message back."""
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+
+class CloseAtOnce(Protocol):
+    """Closes the session as soon as it opens."""
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.loseConnection()
+
+
+def build_root(sockjs_url: str | None = None, **options: Any) -> Resource:
+    """A resource tree with the four services the conformance suite expects."""
+    if sockjs_url is not None:
+        options["sockjs_url"] = sockjs_url
+    echo = Factory.forProtocol(Echo)
+    root = Resource()
+    root.putChild(b"echo", SockJSResource(echo, response_limit=4096, **options))
+    root.putChild(
+        b"disabled_websocket_echo", SockJSResource(echo, websocket=False, **options)
+    )
+    root.putChild(b"cookie_needed_echo", SockJSResource(echo, jsessionid=True, **options))
+    root.putChild(b"close", SockJSResource(Factory.forProtocol(CloseAtOnce), **options))
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the conformance server until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--sockjs-url", default=None)
+    args = parser.parse_args(argv)
+    from twisted.internet import reactor
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
+    reactor.listenTCP(  # type: ignore[attr-defined]
+        args.port, Site(build_root(args.sockjs_url)), interface=args.interface
+    )
+    reactor.run()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()

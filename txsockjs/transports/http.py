@@ -1,0 +1,312 @@
+"""
+The HTTP transports: receiving (xhr, xhr_streaming, eventsource, htmlfile, jsonp) and sending
+(xhr_send, jsonp_send).
+
+The five receiving transports differ only in what a :class:`Framing` describes: method,
+content type, prelude, how a frame is wrapped, and whether the response streams. One
+resource class and one receiver class serve them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from zope.interface import implementer
+
+from twisted.internet.interfaces import IPushProducer
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.server import NOT_DONE_YET
+
+from .._framing import (
+    PayloadError,
+    decode_payload,
+    eventsource_data,
+    script_string,
+    valid_callback,
+)
+from .._http import (
+    HTML,
+    JAVASCRIPT,
+    TEXT_PLAIN,
+    BodyTooLarge,
+    SockJSLeaf,
+    cors,
+    error,
+    no_cache,
+    not_found,
+    read_body,
+    set_jsessionid,
+)
+from .._service import SessionService
+from .._session import Session
+from ..interfaces import IReceiver
+
+
+def session_path(request: IRequest) -> tuple[bytes, str]:
+    """The session id and the service prefix of a ``/<server>/<session>/<transport>`` URL."""
+    prepath = request.prepath
+    return prepath[-2], "/" + "/".join(p.decode("utf-8", "replace") for p in prepath[:-3])
+
+
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """How one receiving transport frames its response."""
+
+    #: The transport's name as sockjs-client names it.
+    name: str
+    method: bytes
+    content_type: bytes
+    #: Makes the bytes sent before the first frame, given the callback (or b"").
+    prelude: Callable[[bytes], bytes]
+    #: Wraps one frame, given the callback (or b"").
+    wrap: Callable[[bytes, bytes], bytes]
+    #: Whether the response stays open for more frames (else: one frame per response).
+    streaming: bool
+    #: Whether the request names a JavaScript callback (``c=`` or ``callback=``).
+    needs_callback: bool = False
+    #: Whether the answer carries CORS headers (and OPTIONS gets a preflight answer).
+    cross_origin: bool = False
+
+
+def _no_prelude(callback: bytes) -> bytes:
+    return b""
+
+
+_HTMLFILE_PAGE = b"""<!doctype html>
+<html><head>
+  <meta http-equiv="X-UA-Compatible" content="IE=edge" />
+  <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+</head><body><h2>Don't panic!</h2>
+  <script>
+    document.domain = document.domain;
+    var c = parent.%s;
+    c.start();
+    function p(d) {c.message(d);};
+    window.onload = function() {c.stop();};
+  </script>"""
+
+
+def _htmlfile_prelude(callback: bytes) -> bytes:
+    page = _HTMLFILE_PAGE % callback
+    # Old browsers render nothing until they have 1 KiB, so pad it.
+    return page + b" " * max(0, 1024 - len(page)) + b"\r\n\r\n"
+
+
+XHR_POLLING = Framing(
+    name="xhr-polling",
+    method=b"POST",
+    content_type=JAVASCRIPT,
+    prelude=_no_prelude,
+    wrap=lambda frame, callback: frame + b"\n",
+    streaming=False,
+    cross_origin=True,
+)
+XHR_STREAMING = Framing(
+    name="xhr-streaming",
+    method=b"POST",
+    content_type=JAVASCRIPT,
+    prelude=lambda callback: b"h" * 2048 + b"\n",
+    wrap=lambda frame, callback: frame + b"\n",
+    streaming=True,
+    cross_origin=True,
+)
+EVENTSOURCE = Framing(
+    name="eventsource",
+    method=b"GET",
+    content_type=b"text/event-stream",
+    prelude=lambda callback: b"\r\n",
+    wrap=lambda frame, callback: eventsource_data(frame),
+    streaming=True,
+    cross_origin=True,
+)
+HTMLFILE = Framing(
+    name="htmlfile",
+    method=b"GET",
+    content_type=HTML,
+    prelude=_htmlfile_prelude,
+    wrap=lambda frame, callback: b"<script>\np(" + script_string(frame) + b");\n</script>\r\n",
+    streaming=True,
+    needs_callback=True,
+)
+JSONP_POLLING = Framing(
+    name="jsonp-polling",
+    method=b"GET",
+    content_type=JAVASCRIPT,
+    prelude=_no_prelude,
+    wrap=lambda frame, callback: b"/**/%s(%s);\r\n" % (callback, script_string(frame)),
+    streaming=False,
+    needs_callback=True,
+)
+
+
+def _callback(request: IRequest) -> bytes | str:
+    """The validated callback name, or the error text to answer with."""
+    args = request.args or {}
+    values = args.get(b"c") or args.get(b"callback") or [b""]
+    name = values[0]
+    if not name:
+        return '"callback" parameter required'
+    if not valid_callback(name.decode("latin-1")):
+        return 'invalid "callback" parameter'
+    return name
+
+
+@implementer(IReceiver, IPushProducer)
+class HttpReceiver:
+    """An HTTP response that frames are written to, one chunk per frame."""
+
+    def __init__(
+        self,
+        request: IRequest,
+        session: Session,
+        framing: Framing,
+        callback: bytes,
+        response_limit: int,
+    ):
+        self._request = request
+        self._session = session
+        self._framing = framing
+        self._callback = callback
+        self._left = response_limit
+        self._ended = False
+        request.notifyFinish().addErrback(self._lost)
+        request.registerProducer(self, True)
+
+    def sendFrame(self, frame: bytes) -> bool:
+        data = self._framing.wrap(frame, self._callback)
+        self._request.write(data)
+        if not self._framing.streaming:
+            return False
+        self._left -= len(data)
+        return self._left > 0
+
+    def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._request.unregisterProducer()
+            self._request.finish()
+
+    def pauseReading(self, paused: bool) -> None:
+        """HTTP receivers read nothing from the client."""
+
+    def _lost(self, reason: Failure) -> None:
+        if not self._ended:
+            self._ended = True
+            self._session.receiverLost(self)
+
+    # IPushProducer, toward the HTTP connection: a slow client pauses the session.
+    def pauseProducing(self) -> None:
+        self._session.receiverPaused(self, True)
+
+    def resumeProducing(self) -> None:
+        self._session.receiverPaused(self, False)
+
+    def stopProducing(self) -> None:
+        """The connection is going away; ``notifyFinish`` reports it."""
+
+
+class ReceiveResource(SockJSLeaf):
+    """``/<server>/<session>/<transport>`` of a receiving HTTP transport."""
+
+    def __init__(self, service: SessionService, framing: Framing):
+        super().__init__(service.options)
+        self.service = service
+        self.framing = framing
+        self.methods = (framing.method,)
+        if framing.cross_origin and framing.method == b"POST":
+            self.preflight_methods = b"OPTIONS, POST"
+
+    def handle(self, request: IRequest) -> bytes | int:
+        framing = self.framing
+        options = self.options
+        callback = b""
+        if framing.needs_callback:
+            found = _callback(request)
+            if isinstance(found, str):
+                return error(request, 500, found)
+            callback = found
+        session_id, prefix = session_path(request)
+        service = self.service
+        session = service.get(session_id)
+        if session is None and service.full():
+            service.log("info", "refusing a new session: max_sessions reached")
+            return error(request, 503, "Too many sessions.")
+        request.setHeader(b"Content-Type", framing.content_type)
+        no_cache(request)
+        set_jsessionid(request, options)
+        if framing.cross_origin:
+            cors(request, options)
+        if framing.name == "jsonp-polling":
+            request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        prelude = framing.prelude(callback)
+        if prelude:
+            request.write(prelude)
+        is_new = session is None
+        if session is None:
+            session = service.open(request, prefix, framing.name, session_id)
+        session.attach(HttpReceiver(request, session, framing, callback, options.response_limit))
+        if is_new:
+            service.start(session)
+        return NOT_DONE_YET
+
+
+XHR_SEND_NAME = "xhr_send"
+JSONP_SEND_NAME = "jsonp_send"
+
+
+class SendResource(SockJSLeaf):
+    """``xhr_send`` and ``jsonp_send``: messages from the client into a session."""
+
+    methods = (b"POST",)
+
+    def __init__(self, service: SessionService, name: str):
+        super().__init__(service.options)
+        self.service = service
+        self.name = name
+        if name == XHR_SEND_NAME:
+            self.preflight_methods = b"OPTIONS, POST"
+
+    def _payload(self, request: IRequest) -> bytes:
+        body = read_body(request, self.options.max_message_bytes)
+        if self.name == JSONP_SEND_NAME:
+            content_type = request.getHeader(b"content-type") or b""
+            if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
+                values = (request.args or {}).get(b"d") or [b""]
+                return values[0]
+        return body
+
+    def handle(self, request: IRequest) -> bytes | int:
+        options = self.options
+        session_id, _ = session_path(request)
+        session = self.service.get(session_id)
+        if session is None:
+            return not_found(request)
+        no_cache(request)
+        set_jsessionid(request, options)
+        if self.name == XHR_SEND_NAME:
+            cors(request, options)
+        try:
+            messages = decode_payload(self._payload(request))
+        except BodyTooLarge:
+            return error(request, 413, "Payload too large.")
+        except PayloadError as reason:
+            return error(request, 500, str(reason))
+        waiting = session.receive(messages)
+        if waiting is None:
+            return self._ok(request)
+        waiting.addCallback(lambda _: self._finish(request))
+        return NOT_DONE_YET
+
+    def _ok(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", TEXT_PLAIN)
+        if self.name == XHR_SEND_NAME:
+            request.setResponseCode(204)
+            return b""
+        return b"ok"
+
+    def _finish(self, request: IRequest) -> None:
+        if not request.finished and not getattr(request, "_disconnected", False):
+            request.write(self._ok(request))
+            request.finish()
