@@ -415,7 +415,8 @@ def render(report: dict[str, Any]) -> str:
                 fmt(r.get("server_kernel_share"), ".0%"),
                 fmt(r.get("loadgen_cpu_share"), ".0%") + (" (bound)" if r.get("loadgen_bound") else ""),
             ] + ratios)
-    lines.append(table(rows))
+    if len(rows) > 1:
+        lines.append(table(rows))
     idle_rows = [["workload", "server", "opened", "opens/s", "kB/session", "idle srv CPU",
                   "heartbeats on time", "max hb dev ms", "loadgen CPU"]]
     for wl in report["workloads"]:
@@ -436,7 +437,8 @@ def render(report: dict[str, Any]) -> str:
                 fmt(r["heartbeat_max_dev_ms"], ".0f"), fmt(r.get("loadgen_cpu_share"), ".0%"),
             ])
     if len(idle_rows) > 1:
-        lines.append("")
+        if lines:
+            lines.append("")
         lines.append(table(idle_rows))
     targets = report.get("targets")
     if targets:
