@@ -297,3 +297,50 @@ def cookie_run(browser: Any, servers: Servers) -> Callable[[str, str], dict[str,
         return outcome
 
     return run
+
+
+# The result table: transport x origin mode x check, printed at the end of the run and kept
+# as artifacts/table.md.
+
+_TABLE: dict[tuple[str, str], dict[str, str]] = {}
+_COLUMNS: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "transport" not in params or "origin" not in params:
+        return
+    if report.when != "call" and report.passed:
+        return
+    name = getattr(item, "originalname", item.name)
+    column = params.get("check") or name.removeprefix("test_")
+    if column not in _COLUMNS:
+        _COLUMNS.append(column)
+    cell = "pass" if report.passed else "skip" if report.skipped else "FAIL"
+    row = _TABLE.setdefault((params["transport"], params["origin"]), {})
+    if row.get(column) != "FAIL":
+        row[column] = cell
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _TABLE:
+        return
+    header = ["transport", "origin", *_COLUMNS]
+    rows = [
+        [transport, origin, *(_TABLE[(transport, origin)].get(c, "-") for c in _COLUMNS)]
+        for transport, origin in _TABLE
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    table = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    terminalreporter.section("browser results: transport x origin x check")
+    for text in table:
+        terminalreporter.write_line(text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "table.md").write_text("\n".join(table) + "\n")

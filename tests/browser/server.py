@@ -134,9 +134,7 @@ def build_api_root(request_log: RequestLog) -> resource.Resource:
     root = resource.Resource()
     root.putChild(b"echo", SockJSResource(factory_for(Echo), **options))
     root.putChild(b"close_on_request", SockJSResource(factory_for(CloseOnRequest), **options))
-    root.putChild(
-        b"cookie_echo", SockJSResource(factory_for(Echo), jsessionid=True, **options)
-    )
+    root.putChild(b"cookie_echo", SockJSResource(factory_for(Echo), jsessionid=True, **options))
     root.putChild(b"_log", request_log)
     add_static(root)
     return root

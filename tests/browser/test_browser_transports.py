@@ -75,9 +75,9 @@ def skip_if_client_refuses(transport: str, origin: str, run: Any = None) -> None
     pytest.skip(reason)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("origin", ORIGINS)
 @pytest.mark.parametrize("check", CHECKS)
+@pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_transport(
     transport_run: Callable[[str, str], Any], transport: str, origin: str, check: str
 ) -> None:
@@ -87,16 +87,14 @@ def test_transport(
     assert outcome["ok"], f"{transport} {origin} {check}: {outcome['detail']}\n{run.context()}"
 
 
-@pytest.mark.parametrize("transport", IE_ONLY_TRANSPORTS)
 @pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("transport", IE_ONLY_TRANSPORTS)
 def test_ie_only_transport(transport: str, origin: str) -> None:
     pytest.skip("IE only: sockjs-client enables xdr-* only where XDomainRequest exists (IE 8-10)")
 
 
 def _session_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        r for r in requests if r["method"] != "OPTIONS" and SESSION_REQUEST.match(r["path"])
-    ]
+    return [r for r in requests if r["method"] != "OPTIONS" and SESSION_REQUEST.match(r["path"])]
 
 
 def _jsessionid(cookies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,8 +116,8 @@ def _describe(requests: list[dict[str, Any]]) -> str:
     return "\n".join(f"  {r['method']} {r['path']} Cookie: {r['cookie']!r}" for r in requests)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_jsessionid_set(
     cookie_run: Callable[[str, str], dict[str, Any]], transport: str, origin: str
 ) -> None:
@@ -137,8 +135,8 @@ def test_jsessionid_set(
     assert cookies[0]["path"] == "/", cookies
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_jsessionid_sent_back(
     cookie_run: Callable[[str, str], dict[str, Any]], transport: str, origin: str
 ) -> None:
