@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.protocol import Factory
@@ -77,8 +77,12 @@ def resolveFactory(name: str) -> IProtocolFactory:
     try:
         found: Any = reflect.namedAny(name)
     except Exception as error:
+        hint = ""
+        if isinstance(error, (ImportError, reflect.ModuleNotFound, reflect.ObjectNotFound)):
+            hint = "; is its directory on PYTHONPATH?"
         raise usage.UsageError(
             f"--factory {name}: cannot import it ({type(error).__name__}: {_oneLine(error)})"
+            + hint
         ) from None
     if IProtocolFactory.providedBy(found):
         factory: IProtocolFactory = found
@@ -341,8 +345,8 @@ def buildRoot(config: Options, resourceFactory: Callable[..., IResource] | None 
     Build the resource tree that ``twistd sockjs`` serves.
 
     :param config: parsed options.
-    :param resourceFactory: makes the SockJS resource from a protocol factory and options;
-        :class:`txsockjs.SockJSResource` unless given.
+    :param resourceFactory: makes the SockJS resource from a protocol factory, options and
+        ``reactor=``; :class:`txsockjs.SockJSResource` unless given.
     """
     if resourceFactory is None:
         from txsockjs import SockJSResource
@@ -357,7 +361,8 @@ def buildRoot(config: Options, resourceFactory: Callable[..., IResource] | None 
     else:
         assert config.factory is not None
         factory = config.factory
-    service = resourceFactory(factory, **config.sockjsOptions)
+    options: dict[str, Any] = dict(config.sockjsOptions, reactor=config.reactor())
+    service = resourceFactory(factory, **options)
 
     if config["static"] is not None:
         root: Resource = File(config["static"])
@@ -367,7 +372,7 @@ def buildRoot(config: Options, resourceFactory: Callable[..., IResource] | None 
         root = Resource()
     _mount(root, prefix, service)
     if demo:
-        _mount(root, DEMO_CHAT_PREFIX, resourceFactory(ChatFactory(), **config.sockjsOptions))
+        _mount(root, DEMO_CHAT_PREFIX, resourceFactory(ChatFactory(), **options))
         if config["static"] is None:
             from txsockjs._demo import demoPage
 
@@ -382,10 +387,35 @@ def buildRoot(config: Options, resourceFactory: Callable[..., IResource] | None 
     return root
 
 
+class _CloseOnStop(Service):
+    """Closes the SockJS services (their sessions and timers) when twistd stops."""
+
+    def __init__(self, resources: list[Any]) -> None:
+        self.resources = resources
+
+    def stopService(self) -> None:
+        super().stopService()
+        for resource in self.resources:
+            resource.close()
+
+
 def makeService(config: Options) -> IService:
-    """Make the service ``twistd sockjs`` runs: one listening service per ``--listen``."""
-    site = Site(buildRoot(config))
+    """
+    Make the service ``twistd sockjs`` runs: one listening service per ``--listen``, all
+    serving one site; stopping it closes every SockJS session.
+    """
+    from txsockjs import SockJSResource
+
+    made: list[SockJSResource] = []
+
+    def resourceFactory(factory: IProtocolFactory, **options: Any) -> SockJSResource:
+        resource = SockJSResource(factory, **options)
+        made.append(resource)
+        return resource
+
+    site = Site(buildRoot(config, resourceFactory))
     service = MultiService()
     for description in config["listen"]:
         strports.service(description, site, reactor=config.reactor()).setServiceParent(service)
+    _CloseOnStop(made).setServiceParent(service)
     return service

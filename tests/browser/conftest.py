@@ -107,12 +107,18 @@ def servers() -> Iterator[Servers]:
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "server.log"
     log_path.write_text("")
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "server.py"), "--log", str(log_path)],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    # The checkout's txsockjs, installed or not.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with open(log_path, "ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "server.py"), "--log", str(log_path)],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
     try:
         assert proc.stdout is not None
         with selectors.DefaultSelector() as selector:

@@ -87,12 +87,6 @@ def test_transport(
     assert outcome["ok"], f"{transport} {origin} {check}: {outcome['detail']}\n{run.context()}"
 
 
-@pytest.mark.parametrize("origin", ORIGINS)
-@pytest.mark.parametrize("transport", IE_ONLY_TRANSPORTS)
-def test_ie_only_transport(transport: str, origin: str) -> None:
-    pytest.skip("IE only: sockjs-client enables xdr-* only where XDomainRequest exists (IE 8-10)")
-
-
 def _session_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in requests if r["method"] != "OPTIONS" and SESSION_REQUEST.match(r["path"])]
 
@@ -154,3 +148,9 @@ def test_jsessionid_sent_back(
     # The server echoes the cookie it got instead of replacing it.
     values = [c["value"] for c in _jsessionid(outcome["cookies_after_second"])]
     assert values == [outcome["seeded"]], values
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("transport", IE_ONLY_TRANSPORTS)
+def test_ie_only_transport(transport: str, origin: str) -> None:
+    pytest.skip("IE only: sockjs-client enables xdr-* only where XDomainRequest exists (IE 8-10)")

@@ -113,7 +113,11 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     def onOpen(self) -> None:
         self._opened = True
-        self.transport.registerProducer(self.receiver, True)
+        transport = self.transport
+        if getattr(transport, "producer", None) is not None:
+            # The HTTP channel the connection was taken over from is still registered.
+            transport.unregisterProducer()
+        transport.registerProducer(self.receiver, True)
         self.session.attach(self.receiver)
         self._service.start(self.session)
 
@@ -141,6 +145,11 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
             self.session.receiverLost(self.receiver)
             return
         self.session.receive(messages)
+
+    def _closeConnection(self, abort: bool = False) -> None:
+        # After a clean closing handshake autobahn aborts the TCP connection (an RST, which
+        # clients report as "connection reset"); close it gracefully instead.
+        super()._closeConnection(abort and not self.wasClean)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         session = getattr(self, "session", None)

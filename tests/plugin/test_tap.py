@@ -1,0 +1,277 @@
+"""
+``twistd sockjs`` options and service, without running a reactor: endpoints are parsed and
+listened on with a memory reactor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.protocol import Factory
+from twisted.internet.testing import MemoryReactorClock
+from twisted.protocols.wire import Echo
+from twisted.python.usage import UsageError
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import File
+
+from txsockjs import SockJSOptions, SockJSResource
+from txsockjs import tap
+
+#: Every option of SockJSOptions, and the flag that sets it (None: not a flag, and why).
+FLAGS = {
+    "sockjs_url": "--sockjs-url",
+    "prefix": "--prefix",
+    "websocket": "--no-websocket",
+    "disabled_transports": "--disable-transport",
+    "response_limit": "--response-limit",
+    "jsessionid": "--jsessionid",
+    "heartbeat_delay": "--heartbeat-delay",
+    "disconnect_delay": "--disconnect-delay",
+    "max_message_bytes": "--max-message-bytes",
+    "max_sessions": "--max-sessions",
+    "high_watermark": "--high-watermark",
+    "low_watermark": "--low-watermark",
+    "trusted_proxies": "--trusted-proxy",
+    "expose_cookies": "--expose-cookies",
+    "base_url": "--base-url",
+    "disable_cors": "--disable-cors",
+    "log": None,  # a Python callable; twistd logs through twisted.logger instead
+}
+
+
+def parse(*argv: str) -> tap.Options:
+    options = tap.Options(reactor=MemoryReactorClock())
+    options.parseOptions(list(argv))
+    return options
+
+
+def usageError(*argv: str) -> str:
+    with pytest.raises(UsageError) as caught:
+        parse(*argv)
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert message
+    return message
+
+
+class Recorder:
+    """Stands in for SockJSResource: records what the tree was built with."""
+
+    def __init__(self) -> None:
+        self.made: list[tuple[Any, dict[str, Any], Resource]] = []
+
+    def __call__(self, factory: Any, **options: Any) -> Resource:
+        resource = Resource()
+        self.made.append((factory, options, resource))
+        return resource
+
+
+def child(resource: Any, *path: bytes) -> Any:
+    for segment in path:
+        resource = resource.children[segment]
+    return resource
+
+
+def test_everyOptionHasAFlag() -> None:
+    names = {field.name for field in dataclasses.fields(SockJSOptions)}
+    assert names == set(FLAGS)
+    usage = str(tap.Options())
+    for flag in FLAGS.values():
+        if flag is not None:
+            assert flag in usage
+    for flag in ("--listen", "--factory", "--static"):
+        assert flag in usage
+
+
+def test_defaults() -> None:
+    options = parse()
+    assert options["listen"] == ["tcp:8080"]
+    assert options["prefix"] == "/echo"
+    assert options.factory is None
+    built = SockJSOptions.from_kwargs(**options.sockjsOptions)
+    assert built == SockJSOptions()
+
+
+def test_everyFlag() -> None:
+    options = parse(
+        "--listen=tcp:0",
+        "--listen",
+        "unix:/tmp/txsockjs-test.sock",
+        "--factory=twisted.protocols.wire.Echo",
+        "--prefix=/app/",
+        "--sockjs-url=/static/sockjs.js",
+        "--heartbeat-delay=2.5",
+        "--disconnect-delay=7",
+        "--response-limit=4096",
+        "--max-message-bytes=1000",
+        "--max-sessions=10",
+        "--high-watermark=5000",
+        "--low-watermark=100",
+        "--trusted-proxy=10.0.0.0/8",
+        "--trusted-proxy=::1",
+        "--base-url=https://example.test/app",
+        "--no-websocket",
+        "--jsessionid",
+        "--expose-cookies",
+        "--disable-cors",
+        "--disable-transport=htmlfile",
+        "--disable-transport=jsonp-polling",
+    )
+    assert options["listen"] == ["tcp:0", "unix:/tmp/txsockjs-test.sock"]
+    assert options["prefix"] == "/app"
+    built = SockJSOptions.from_kwargs(**options.sockjsOptions)
+    assert built.sockjs_url == "/static/sockjs.js"
+    assert built.heartbeat_delay == 2.5
+    assert built.disconnect_delay == 7.0
+    assert built.response_limit == 4096
+    assert built.max_message_bytes == 1000
+    assert built.max_sessions == 10
+    assert built.high_watermark == 5000
+    assert built.low_watermark == 100
+    assert [str(n) for n in built.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert built.base_url == "https://example.test/app"
+    assert built.websocket is False
+    assert built.jsessionid is True
+    assert built.expose_cookies is True
+    assert built.disable_cors is True
+    assert built.disabled_transports == {"htmlfile", "jsonp-polling"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--heartbeat-delay=soon"],
+        ["--heartbeat-delay=0"],
+        ["--disconnect-delay=-1"],
+        ["--response-limit=lots"],
+        ["--max-sessions=-5"],
+        ["--high-watermark=10", "--low-watermark=20"],
+        ["--disable-transport=carrier-pigeon"],
+        ["--trusted-proxy=not-an-address"],
+        ["--sockjs-url=javascript:alert(1)"],
+        ["--prefix=relative"],
+        ["--prefix=/a//b"],
+        ["--prefix=/a/../b"],
+        ["--listen=carrier-pigeon:8080"],
+        ["--listen=tcp:notaport"],
+        ["--static=/nonexistent/txsockjs/dir"],
+        ["--factory=no.such.module.factory"],
+        ["--factory=twisted.protocols.wire.NoSuchThing"],
+        ["--factory=os.path"],
+        ["--factory=os.getcwd"],
+        ["--factory=builtins.ZeroDivisionError"],
+        ["--prefix=/chat"],
+        ["unexpected-argument"],
+    ],
+)
+def test_badValuesAreUsageErrors(argv: list[str]) -> None:
+    usageError(*argv)
+
+
+def test_staticNeedsAPrefix(tmp_path: Any) -> None:
+    message = usageError("--static", str(tmp_path), "--factory=twisted.protocols.wire.Echo")
+    assert "--prefix" in message
+
+
+def test_factoryNamesAProtocolClass() -> None:
+    options = parse("--factory=twisted.protocols.wire.Echo")
+    assert options["prefix"] == "/"
+    assert isinstance(options.factory, Factory)
+    assert isinstance(options.factory.buildProtocol(None), Echo)
+
+
+def test_factoryNamesAFactory() -> None:
+    options = parse("--factory=txsockjs._demo.EchoFactory")
+    from txsockjs._demo import EchoFactory
+
+    assert isinstance(options.factory, EchoFactory)
+
+
+factoryInstance = Factory.forProtocol(Echo)
+
+
+def makeFactory() -> Factory:
+    return factoryInstance
+
+
+def failingFactory() -> Factory:
+    raise RuntimeError("no database\nconfigured")
+
+
+def test_factoryNamesAnInstanceOrACallable() -> None:
+    assert parse(f"--factory={__name__}.factoryInstance").factory is factoryInstance
+    assert parse(f"--factory={__name__}.makeFactory").factory is factoryInstance
+    message = usageError(f"--factory={__name__}.failingFactory")
+    assert "no database configured" in message
+
+
+def test_unimportableFactoryHintsAtThePath() -> None:
+    message = usageError("--factory=no_such_module_txsockjs.factory")
+    assert "PYTHONPATH" in message
+
+
+def test_demoTree() -> None:
+    recorder = Recorder()
+    options = parse()
+    root = tap.buildRoot(options, recorder)
+    (echo, echoOptions, echoResource), (chat, _, chatResource) = recorder.made
+    assert child(root, b"echo") is echoResource
+    assert child(root, b"chat") is chatResource
+    assert type(echo).__name__ == "EchoFactory"
+    assert type(chat).__name__ == "ChatFactory"
+    assert echoOptions["reactor"] is options.reactor()
+    page = child(root, b"")
+    assert page is not None
+
+
+def test_factoryAtTheRoot() -> None:
+    recorder = Recorder()
+    options = parse("--factory=twisted.protocols.wire.Echo")
+    root = tap.buildRoot(options, recorder)
+    [(factory, _, resource)] = recorder.made
+    assert root is resource
+    assert factory is options.factory
+
+
+def test_staticBesideADeepPrefix(tmp_path: Any) -> None:
+    recorder = Recorder()
+    options = parse(
+        "--factory=twisted.protocols.wire.Echo", "--prefix=/a/b/c", "--static", str(tmp_path)
+    )
+    root = tap.buildRoot(options, recorder)
+    [(_, _, resource)] = recorder.made
+    assert isinstance(root, File)
+    assert child(root, b"a", b"b", b"c") is resource
+
+
+def test_staticWithTheDemo(tmp_path: Any) -> None:
+    recorder = Recorder()
+    root = tap.buildRoot(parse("--static", str(tmp_path)), recorder)
+    assert isinstance(root, File)
+    assert b"" not in root.children
+    assert set(root.children) == {b"echo", b"chat"}
+
+
+def test_makeServiceListensOnEveryEndpoint() -> None:
+    reactor = MemoryReactorClock()
+    options = tap.Options(reactor=reactor)
+    options.parseOptions(["--listen=tcp:8123", "--listen=tcp:8124:interface=127.0.0.1"])
+    service = tap.makeService(options)
+    children = list(service)
+    assert len(children) == 3
+    assert all(isinstance(svc, StreamServerEndpointService) for svc in children[:2])
+    service.startService()
+    try:
+        ports = [(port, interface) for port, _, _, interface in reactor.tcpServers]
+        assert ports == [(8123, ""), (8124, "127.0.0.1")]
+        sites = {factory for _, factory, _, _ in reactor.tcpServers}
+        assert len(sites) == 1
+        [site] = sites
+        assert isinstance(site, Site)
+        assert isinstance(child(site.resource, b"echo"), SockJSResource)
+    finally:
+        service.stopService()

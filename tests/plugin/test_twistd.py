@@ -1,0 +1,114 @@
+"""
+``twistd sockjs`` as a user runs it: a real twistd process on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sockjs_helpers import ServerProcess, XHRSession, info, request, run, twistd
+
+TWISTD = twistd()
+COMMON = ["-n", "--pidfile=", "--logfile=-"]
+LOCAL = "--listen=tcp:0:interface=127.0.0.1"
+
+
+def test_helpListsEveryOption() -> None:
+    result = run(TWISTD + ["sockjs", "--help"])
+    assert result.returncode == 0, result.stdout
+    for flag in (
+        "--listen",
+        "--factory",
+        "--prefix",
+        "--sockjs-url",
+        "--heartbeat-delay",
+        "--disconnect-delay",
+        "--response-limit",
+        "--no-websocket",
+        "--jsessionid",
+        "--disable-transport",
+        "--static",
+        "--max-message-bytes",
+        "--max-sessions",
+        "--high-watermark",
+        "--low-watermark",
+        "--trusted-proxy",
+        "--expose-cookies",
+        "--base-url",
+        "--disable-cors",
+    ):
+        assert flag in result.stdout, flag
+
+
+def test_listedAmongTwistdCommands() -> None:
+    result = run(TWISTD + ["--help"])
+    assert result.returncode == 0
+    assert "sockjs" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--heartbeat-delay=soon"], "heartbeat-delay"),
+        (["--factory=no_such_module_txsockjs.factory"], "no_such_module_txsockjs"),
+        (["--disable-transport=carrier-pigeon"], "carrier-pigeon"),
+        (["--listen=carrier-pigeon:80"], "carrier-pigeon"),
+    ],
+)
+def test_badValueEndsWithOneLineAndStatus1(argv: list[str], expected: str) -> None:
+    result = run(TWISTD + COMMON + ["sockjs"] + argv)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stdout
+    lastLine = result.stdout.strip().splitlines()[-1]
+    assert expected in lastLine, result.stdout
+
+
+def test_demoServer() -> None:
+    with ServerProcess(TWISTD + COMMON + ["sockjs", LOCAL]) as server:
+        port = server.port(r"starting on (\d+)")
+        origin = f"http://127.0.0.1:{port}"
+
+        assert info(f"{origin}/echo")["websocket"] is True
+
+        status, headers, page = request(f"{origin}/")
+        assert status == 200
+        assert headers["content-type"].startswith("text/html")
+        assert b"cdn.jsdelivr.net/npm/sockjs-client@1" in page
+        assert b'"echo": "/echo"' in page
+
+        echo = XHRSession(f"{origin}/echo")
+        echo.send("hello", "\u00e9t\u00e9 \u2603")
+        assert echo.receive(2) == ["hello", "\u00e9t\u00e9 \u2603"]
+
+        alice = XHRSession(f"{origin}/chat")
+        bob = XHRSession(f"{origin}/chat")
+        alice.send("hi from alice")
+        assert "hi from alice" in bob.receiveUntil(lambda got: "hi from alice" in got)
+        assert "hi from alice" in alice.receiveUntil(lambda got: "hi from alice" in got)
+
+
+def test_factoryWithOptionsAndStatic(tmp_path: object) -> None:
+    static = tmp_path / "public"  # type: ignore[operator]
+    static.mkdir()
+    (static / "hello.txt").write_text("static hello\n")
+    args = TWISTD + COMMON + [
+        "sockjs",
+        LOCAL,
+        "--factory=twisted.protocols.wire.Echo",
+        "--prefix=/app/echo",
+        f"--static={static}",
+        "--no-websocket",
+        "--jsessionid",
+        "--sockjs-url=/sockjs.min.js",
+    ]
+    with ServerProcess(args) as server:
+        port = server.port(r"starting on (\d+)")
+        origin = f"http://127.0.0.1:{port}"
+        status, _, body = request(f"{origin}/hello.txt")
+        assert (status, body) == (200, b"static hello\n")
+        description = info(f"{origin}/app/echo")
+        assert description["websocket"] is False
+        assert description["cookie_needed"] is True
+        session = XHRSession(f"{origin}/app/echo")
+        session.send("over xhr")
+        assert session.receive(1) == ["over xhr"]
