@@ -2,8 +2,14 @@
 
 from setuptools import find_packages, setup
 
-with open("README.rst", encoding="utf-8") as readme:
-    long_description = readme.read()
+import os
+
+_here = os.path.dirname(os.path.abspath(__file__))
+try:
+    with open(os.path.join(_here, "README.rst"), encoding="utf-8") as readme:
+        long_description = readme.read()
+except FileNotFoundError:
+    long_description = ""
 
 setup(
     name="txsockjs",

@@ -6,6 +6,9 @@ eventsource, htmlfile, xhr-polling, jsonp-polling) as a ``twisted.web`` resource
 listening factory.
 """
 
+from ._factory import SockJSFactory, SockJSMultiFactory
+from ._http import BodyLimitedRequest, body_limited_request
+from ._message import MessageProtocol, broadcast
 from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
 from ._resource import SockJSResource
 from .interfaces import ISockJSTransport
@@ -14,8 +17,14 @@ __version__ = "2.0.0.dev0"
 
 __all__ = [
     "DEFAULT_SOCKJS_URL",
+    "BodyLimitedRequest",
     "ISockJSTransport",
+    "MessageProtocol",
+    "SockJSFactory",
+    "SockJSMultiFactory",
     "SockJSOptions",
     "SockJSResource",
     "__version__",
+    "body_limited_request",
+    "broadcast",
 ]

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log", help="append the server's log to this file (default stderr)")
     args = parser.parse_args(argv)
     log_file = open(args.log, "a", encoding="utf-8") if args.log else sys.stderr  # noqa: SIM115
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(log_file)])
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(log_file)], redirectStandardIO=False)
     if not SOCKJS_CLIENT.exists():
         log.error("missing {path}: run `npm ci` in tests/browser", path=str(SOCKJS_CLIENT))
         raise SystemExit(2)

@@ -1,0 +1,127 @@
+"""
+Listening factories: a ``Site`` around one SockJS service (:class:`SockJSFactory`) or several
+under different prefixes (:class:`SockJSMultiFactory`), for any server endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from ._http import body_limited_request, not_found
+from ._options import SockJSOptions
+from ._resource import SockJSResource
+
+
+class _Root(Resource):
+    """An intermediate node of the prefix tree; plain 404 for anything unknown."""
+
+    def getChild(self, path: bytes, request: Any) -> Resource:
+        return _NotFoundPage()
+
+    def render(self, request: Any) -> bytes:
+        return not_found(request)
+
+
+class _NotFoundPage(Resource):
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        return not_found(request)
+
+
+def _segments(prefix: str) -> list[bytes]:
+    return [part.encode("utf-8") for part in prefix.strip("/").split("/") if part]
+
+
+class SockJSMultiFactory(Site):
+    """
+    One listening factory serving several SockJS services, each under its own prefix.
+
+    Request bodies larger than every service's ``max_message_bytes`` are refused while they
+    arrive (413).
+
+    :param reactor: the time source of every service's timers (``task.Clock`` in tests).
+    """
+
+    def __init__(self, *, reactor: IReactorTime | None = None):
+        self._root = _Root()
+        self._services: list[SockJSResource] = []
+        self._clock = reactor
+        super().__init__(self._root)
+        self.requestFactory = body_limited_request(2)
+
+    def addFactory(
+        self,
+        factory: IProtocolFactory,
+        prefix: str,
+        options: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Any,
+    ) -> SockJSResource:
+        """
+        Serve ``factory`` over SockJS under ``prefix`` (``"echo"`` or ``"/chat/room"``).
+
+        :return: the service's resource.
+        """
+        resource = SockJSResource(factory, options, reactor=self._clock, **kwargs)
+        self._mount(prefix, resource)
+        return resource
+
+    def _mount(self, prefix: str, resource: SockJSResource) -> None:
+        segments = _segments(prefix)
+        if self.resource is not self._root:
+            raise ValueError("a service mounted at '/' cannot share the factory")
+        if not segments:
+            if self._root.children:
+                raise ValueError("a service at '/' cannot share the factory with others")
+            self.resource = resource
+        else:
+            node: Resource = self._root
+            for segment in segments[:-1]:
+                child = node.children.get(segment)
+                if child is None:
+                    child = _Root()
+                    node.putChild(segment, child)
+                node = child
+            node.putChild(segments[-1], resource)
+        self._services.append(resource)
+        limit = max(service.options.max_message_bytes for service in self._services)
+        self.requestFactory = body_limited_request(limit)
+
+    def stopFactory(self) -> None:
+        """Close every session of every service when the factory stops listening."""
+        for service in self._services:
+            service.close()
+        super().stopFactory()
+
+
+class SockJSFactory(SockJSMultiFactory):
+    """
+    A listening factory serving ``factory`` over SockJS at ``options.prefix`` (default ``/``).
+
+    ``SockJSFactory(EchoFactory())`` can be given to ``endpoint.listen`` for any server
+    endpoint (``serverFromString(reactor, "tcp:8080")``).
+
+    :param factory: an :class:`~twisted.internet.interfaces.IProtocolFactory`.
+    :param options: a txsockjs 1.x style dict of options (optional).
+    :param reactor: the time source of the service's timers.
+    :param kwargs: options by name; see :class:`~txsockjs.SockJSOptions`.
+    """
+
+    def __init__(
+        self,
+        factory: IProtocolFactory,
+        options: Mapping[str, Any] | SockJSOptions | None = None,
+        /,
+        *,
+        reactor: IReactorTime | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(reactor=reactor)
+        self.sockjs = SockJSResource(factory, options, reactor=reactor, **kwargs)
+        self._mount(self.sockjs.options.prefix, self.sockjs)
