@@ -22,6 +22,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IReactorTime,
     IStreamServerEndpoint,
     IStreamServerEndpointStringParser,
 )
@@ -150,11 +151,18 @@ class SockJSServerEndpoint:
 
     :param wrapped: the endpoint that really listens.
     :param options: SockJS options, as keyword arguments of :class:`txsockjs.SockJSFactory`.
+    :param reactor: the time source of the service's timers; the global reactor if ``None``.
     """
 
-    def __init__(self, wrapped: IStreamServerEndpoint, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        wrapped: IStreamServerEndpoint,
+        options: Mapping[str, Any],
+        reactor: IReactorTime | None = None,
+    ) -> None:
         self.wrapped = wrapped
         self.options = dict(options)
+        self.reactor = reactor
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
         """
@@ -163,7 +171,8 @@ class SockJSServerEndpoint:
         """
         from txsockjs import SockJSFactory
 
-        return self.wrapped.listen(SockJSFactory(protocolFactory, **self.options))
+        factory = SockJSFactory(protocolFactory, reactor=self.reactor, **self.options)
+        return self.wrapped.listen(factory)
 
     def __repr__(self) -> str:
         return f"<SockJSServerEndpoint {self.wrapped!r} {self.options!r}>"
@@ -190,4 +199,4 @@ class SockJSServerParser:
         # Validate now, so that a bad description fails where it is parsed.
         SockJSOptions.from_kwargs(**options)
         wrapped = serverFromString(reactor, wrappedDescription(tuple(args), rest))
-        return SockJSServerEndpoint(wrapped, options)
+        return SockJSServerEndpoint(wrapped, options, reactor)

@@ -404,7 +404,7 @@ def makeService(config: Options) -> IService:
     Make the service ``twistd sockjs`` runs: one listening service per ``--listen``, all
     serving one site; stopping it closes every SockJS session.
     """
-    from txsockjs import SockJSResource
+    from txsockjs import SockJSResource, body_limited_request
 
     made: list[SockJSResource] = []
 
@@ -414,6 +414,8 @@ def makeService(config: Options) -> IService:
         return resource
 
     site = Site(buildRoot(config, resourceFactory))
+    # Refuse oversized request bodies while they arrive, as SockJSFactory's sites do.
+    site.requestFactory = body_limited_request(config.sockjsOptions["max_message_bytes"])
     service = MultiService()
     for description in config["listen"]:
         strports.service(description, site, reactor=config.reactor()).setServiceParent(service)

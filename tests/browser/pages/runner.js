@@ -112,9 +112,28 @@ var ECHO_CASES = {
   echo_non_ascii:
     "caf\u00e9 \u00fc\u00df \u65e5\u672c\u8a9e \u0416 \u2603 " + ASTRAL +
     " line\u2028separator para\u2029separator",
-  echo_script_tag: "</script><script>window.__injected = true;</script><!-- -->",
+  // If a transport lets this break out of its script context (htmlfile pages), the injected
+  // script tells the test page; postMessage reaches it from any frame and any origin.
+  echo_script_tag:
+    '</script><script>try { top.postMessage("txsockjs-injected", "*"); } catch (e) {}' +
+    "</script><!-- -->",
   echo_json_specials: "quote\" backslash\\ slash/ tab\t newline\n return\r nul\u0000 %41 % end",
 };
+
+var injectedScripts = 0;
+window.addEventListener("message", function (e) {
+  if (e.data === "txsockjs-injected") {
+    injectedScripts += 1;
+  }
+});
+
+function checkNoInjection(results) {
+  var r = results.echo_script_tag;
+  if (r && injectedScripts > 0) {
+    r.ok = false;
+    r.detail = "a script inside a message ran in the page (" + injectedScripts + " times); " + r.detail;
+  }
+}
 
 function bigMessage() {
   var unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
@@ -229,6 +248,10 @@ async function runChecks(options) {
       "three heartbeats"
     );
     var elapsed = Date.now() - t0;
+    // The first may come at any time in its period; three of them span two whole periods.
+    if (elapsed < options.heartbeatDelay * 1000 * 2) {
+      throw new Error("3 heartbeats within " + elapsed + " ms, faster than every " + options.heartbeatDelay + " s");
+    }
     if (conn.messages.length) {
       throw new Error("unexpected messages while idle: " + describe(conn.messages));
     }
@@ -276,7 +299,7 @@ async function runChecks(options) {
     }
     return "closed " + ev.code + " " + ev.reason;
   });
-  results.__injected = window.__injected === true;
+  checkNoInjection(results);
   return results;
 }
 

@@ -1,0 +1,63 @@
+"""Options: defaults, validation, txsockjs 1.x names."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from twisted.internet.protocol import Factory, Protocol
+
+from txsockjs import SockJSOptions, SockJSResource
+
+
+def test_defaults_follow_sockjs_node() -> None:
+    options = SockJSOptions()
+    assert options.response_limit == 128 * 1024
+    assert options.heartbeat_delay == 25
+    assert options.disconnect_delay == 5
+    assert options.websocket is True
+    assert options.jsessionid is False
+    assert options.max_message_bytes == 1024 * 1024
+
+
+def test_legacy_dict_names() -> None:
+    options = SockJSOptions.from_kwargs(
+        {"streaming_limit": 10, "heartbeat": 3, "timeout": 7, "cookie_needed": True}
+    )
+    assert (options.response_limit, options.heartbeat_delay) == (10, 3)
+    assert (options.disconnect_delay, options.jsessionid) == (7, True)
+
+
+def test_trusted_proxies_parsed() -> None:
+    options = SockJSOptions.from_kwargs(trusted_proxies=["10.0.0.0/8", "::1"])
+    assert ipaddress.ip_address("10.1.2.3") in options.trusted_proxies[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"response_limit": 0}, ValueError),
+        ({"response_limit": "big"}, TypeError),
+        ({"heartbeat_delay": -1}, ValueError),
+        ({"disconnect_delay": True}, TypeError),
+        ({"sockjs_url": "javascript:alert(1)"}, ValueError),
+        ({"sockjs_url": '/x"><script>'}, ValueError),
+        ({"disabled_transports": ["carrier-pigeon"]}, ValueError),
+        ({"websocket": "yes"}, TypeError),
+        ({"jsessionid": "on"}, TypeError),
+        ({"low_watermark": 10, "high_watermark": 5}, ValueError),
+        ({"no_such_option": 1}, TypeError),
+        ({"trusted_proxies": ["not-an-ip"]}, ValueError),
+    ],
+)
+def test_invalid_values_raise_at_construction(kwargs: dict, error: type) -> None:
+    with pytest.raises(error):
+        SockJSResource(Factory.forProtocol(Protocol), **kwargs)
+
+
+def test_disabled_transport_names() -> None:
+    options = SockJSOptions.from_kwargs(disabled_transports="eventsource", websocket=False)
+    assert not options.enabled("eventsource")
+    assert not options.enabled("websocket") and not options.enabled("raw-websocket")
+    assert options.enabled("xhr-streaming")

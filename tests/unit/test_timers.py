@@ -1,0 +1,81 @@
+"""The timer wheel: many deadlines on one reactor timer."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+
+from txsockjs._timers import TimerWheel
+
+
+def make() -> tuple[Clock, list[str], TimerWheel[str]]:
+    clock = Clock()
+    fired: list[str] = []
+    return clock, fired, TimerWheel(clock, 0.5, fired.append)
+
+
+def test_fires_at_deadline_not_before() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("a", 5)
+    clock.advance(4.9)
+    assert fired == []
+    clock.advance(0.1)
+    assert fired == ["a"]
+    assert clock.getDelayedCalls() == []
+
+
+def test_many_items_share_one_reactor_timer() -> None:
+    clock, fired, wheel = make()
+    for i in range(1000):
+        wheel.schedule(f"s{i}", 5 + (i % 7) * 0.1)
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(6)
+    assert len(fired) == 1000
+    assert clock.getDelayedCalls() == []
+
+
+def test_reschedule_replaces_and_cancel_forgets() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("a", 1)
+    wheel.schedule("b", 1)
+    wheel.schedule("a", 3)
+    wheel.cancel("b")
+    clock.advance(2)
+    assert fired == []
+    clock.advance(1)
+    assert fired == ["a"]
+    assert len(wheel) == 0
+
+
+def test_an_earlier_deadline_rearms_the_timer() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("late", 10)
+    wheel.schedule("early", 1)
+    clock.advance(1)
+    assert fired == ["early"]
+    clock.advance(9)
+    assert fired == ["early", "late"]
+
+
+def test_fire_may_reschedule() -> None:
+    clock = Clock()
+    fired: list[float] = []
+
+    def again(item: str) -> None:
+        fired.append(clock.seconds())
+        if len(fired) < 3:
+            wheel.schedule(item, 2)
+
+    wheel: TimerWheel[str] = TimerWheel(clock, 0.5, again)
+    wheel.schedule("x", 2)
+    clock.pump([1] * 10)
+    assert fired == [2, 4, 6]
+    assert clock.getDelayedCalls() == []
+
+
+def test_stop_cancels_everything() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("a", 1)
+    wheel.stop()
+    assert clock.getDelayedCalls() == []
+    clock.advance(2)
+    assert fired == []
