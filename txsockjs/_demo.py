@@ -9,7 +9,7 @@ import html
 import json
 from importlib import resources
 
-from twisted.internet.interfaces import ITransport
+from twisted.internet.interfaces import IAddress, ITransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -37,37 +37,36 @@ class EchoFactory(Factory):
 class ChatProtocol(MessageProtocol):
     """Passes every message to everyone in the chat, its sender included."""
 
-    factory: ChatFactory
+    def __init__(self, room: set[ITransport]) -> None:
+        self.room = room
 
     def connectionMade(self) -> None:
-        super().connectionMade()
-        room = self.factory.participants
-        others = len(room)
-        room.add(self.transportOrFail())
+        assert self.transport is not None
+        others = len(self.room)
+        broadcast(self.room, "* someone joined")
+        self.room.add(self.transport)
         self.sendMessage(f"* welcome; {others} other(s) here")
-        broadcast(room - {self.transportOrFail()}, "* someone joined")
 
     def messageReceived(self, message: str) -> None:
-        broadcast(self.factory.participants, message)
+        broadcast(self.room, message)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.factory.participants.discard(self.transportOrFail())
-        broadcast(self.factory.participants, "* someone left")
-        super().connectionLost(reason)
-
-    def transportOrFail(self) -> ITransport:
-        assert self.transport is not None
-        return self.transport
+        self.room.discard(self.transport)
+        broadcast(self.room, "* someone left")
 
 
 class ChatFactory(Factory):
-    """Builds :class:`ChatProtocol` and keeps the transports of everyone in the chat."""
+    """Builds :class:`ChatProtocol`; keeps the transports of everyone in the chat."""
 
-    protocol = ChatProtocol
     noisy = False
 
     def __init__(self) -> None:
         self.participants: set[ITransport] = set()
+
+    def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
+        protocol = ChatProtocol(self.participants)
+        protocol.factory = self
+        return protocol
 
 
 class _Page(Resource):
@@ -76,7 +75,7 @@ class _Page(Resource):
     isLeaf = True
 
     def __init__(self, body: bytes) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._body = body
 
     def render_GET(self, request: IRequest) -> bytes:

@@ -13,20 +13,20 @@ The txsockjs 1.x form, with the wrapped description escaped into one argument
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from zope.interface import implementer
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IReactorCore,
     IReactorTime,
     IStreamServerEndpoint,
     IStreamServerEndpointStringParser,
 )
 from twisted.plugin import IPlugin
+from zope.interface import implementer
 
 __all__ = ["SockJSServerEndpoint", "SockJSServerParser", "parseOptionValues"]
 
@@ -186,7 +186,9 @@ class SockJSServerParser:
 
     prefix = "sockjs"
 
-    def parseStreamServer(self, reactor: Any, *args: str, **kwargs: str) -> SockJSServerEndpoint:
+    def parseStreamServer(
+        self, reactor: IReactorCore, *args: object, **kwargs: object
+    ) -> IStreamServerEndpoint:
         """
         Parse ``sockjs:<wrapped description>[:option=value]...``.
 
@@ -195,8 +197,9 @@ class SockJSServerParser:
         """
         from txsockjs._options import SockJSOptions
 
-        options, rest = parseOptionValues(kwargs)
+        options, rest = parseOptionValues({name: str(value) for name, value in kwargs.items()})
         # Validate now, so that a bad description fails where it is parsed.
         SockJSOptions.from_kwargs(**options)
-        wrapped = serverFromString(reactor, wrappedDescription(tuple(args), rest))
-        return SockJSServerEndpoint(wrapped, options, reactor)
+        description = wrappedDescription(tuple(str(arg) for arg in args), rest)
+        wrapped = serverFromString(reactor, description)
+        return SockJSServerEndpoint(wrapped, options, cast(IReactorTime, reactor))

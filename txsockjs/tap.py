@@ -94,8 +94,7 @@ def resolveFactory(name: str) -> IProtocolFactory:
             made = found()
         except Exception as error:
             raise usage.UsageError(
-                f"--factory {name}: calling it failed ({type(error).__name__}: "
-                f"{_oneLine(error)})"
+                f"--factory {name}: calling it failed ({type(error).__name__}: {_oneLine(error)})"
             ) from None
         if IProtocolFactory.providedBy(made):
             madeFactory: IProtocolFactory = made
@@ -234,7 +233,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self, reactor: IReactorCore | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._reactor = reactor
         self["listen"] = []
         self["disable-transport"] = []
@@ -340,7 +339,9 @@ def _mount(root: Resource, prefix: str, child: IResource) -> None:
     node.putChild(segments[-1], child)
 
 
-def buildRoot(config: Options, resourceFactory: Callable[..., IResource] | None = None) -> IResource:
+def buildRoot(
+    config: Options, resourceFactory: Callable[..., IResource] | None = None
+) -> IResource:
     """
     Build the resource tree that ``twistd sockjs`` serves.
 
@@ -394,7 +395,7 @@ class _CloseOnStop(Service):
         self.resources = resources
 
     def stopService(self) -> None:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call]
         for resource in self.resources:
             resource.close()
 
@@ -419,5 +420,5 @@ def makeService(config: Options) -> IService:
     service = MultiService()
     for description in config["listen"]:
         strports.service(description, site, reactor=config.reactor()).setServiceParent(service)
-    _CloseOnStop(made).setServiceParent(service)
+    service.addService(_CloseOnStop(made))
     return service

@@ -143,7 +143,9 @@ class ServerProcess:
         self.stop()
 
 
-def run(args: Sequence[str], timeout: float = 120.0, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str], timeout: float = 120.0, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a program to its end and return what it printed (stdout and stderr together)."""
     kwargs.setdefault("env", environment())
     return subprocess.run(

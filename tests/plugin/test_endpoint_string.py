@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sockjs_helpers import ServerProcess, XHRSession, info, twistd
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     UNIXServerEndpoint,
@@ -24,7 +25,6 @@ from twisted.protocols.wire import Echo
 from twisted.web.server import Site
 from zope.interface.verify import verifyObject
 
-from sockjs_helpers import ServerProcess, XHRSession, info, twistd
 from txsockjs._endpoint import SockJSServerEndpoint, SockJSServerParser
 
 

@@ -18,8 +18,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import File
 
-from txsockjs import SockJSOptions, SockJSResource
-from txsockjs import tap
+from txsockjs import SockJSOptions, SockJSResource, tap
 
 #: Every option of SockJSOptions, and the flag that sets it (None: not a flag, and why).
 FLAGS = {

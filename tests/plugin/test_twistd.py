@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sockjs_helpers import ServerProcess, XHRSession, info, request, run, twistd
 
 TWISTD = twistd()
@@ -91,16 +90,20 @@ def test_factoryWithOptionsAndStatic(tmp_path: object) -> None:
     static = tmp_path / "public"  # type: ignore[operator]
     static.mkdir()
     (static / "hello.txt").write_text("static hello\n")
-    args = TWISTD + COMMON + [
-        "sockjs",
-        LOCAL,
-        "--factory=twisted.protocols.wire.Echo",
-        "--prefix=/app/echo",
-        f"--static={static}",
-        "--no-websocket",
-        "--jsessionid",
-        "--sockjs-url=/sockjs.min.js",
-    ]
+    args = (
+        TWISTD
+        + COMMON
+        + [
+            "sockjs",
+            LOCAL,
+            "--factory=twisted.protocols.wire.Echo",
+            "--prefix=/app/echo",
+            f"--static={static}",
+            "--no-websocket",
+            "--jsessionid",
+            "--sockjs-url=/sockjs.min.js",
+        ]
+    )
     with ServerProcess(args) as server:
         port = server.port(r"starting on (\d+)")
         origin = f"http://127.0.0.1:{port}"

@@ -13,7 +13,6 @@ import sys
 import venv
 
 import pytest
-
 from sockjs_helpers import ROOT, ServerProcess, XHRSession, info, run, twistd
 
 pytestmark = pytest.mark.slow
@@ -41,14 +40,31 @@ def test_wheelInFreshVirtualenv(tmp_path: pathlib.Path) -> None:
         ROOT,
         source,
         ignore=shutil.ignore_patterns(
-            ".git", "build", "dist", "*.egg-info", "__pycache__", "node_modules",
-            "dropin.cache", ".mypy_cache", ".ruff_cache", "artifacts",
+            ".git",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            "node_modules",
+            "dropin.cache",
+            ".mypy_cache",
+            ".ruff_cache",
+            "artifacts",
         ),
     )
     dist = tmp_path / "dist"
     built = run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-         str(dist), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dist),
+            str(source),
+        ],
         timeout=600,
         env=env,
         cwd=tmp_path,

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from zope.interface import implementer
-
 from twisted.application.service import ServiceMaker
 from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
+from zope.interface import implementer
 
 txsockjsServiceMaker = ServiceMaker(
     "txsockjs",
