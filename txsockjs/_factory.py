@@ -21,7 +21,7 @@ class _Root(Resource):
     """An intermediate node of the prefix tree; plain 404 for anything unknown."""
 
     def getChild(self, path: bytes, request: Any) -> Resource:
-        return _NotFoundPage()
+        return _NotFoundPage()  # type: ignore[no-untyped-call]
 
     def render(self, request: Any) -> bytes:
         return not_found(request)
@@ -49,10 +49,10 @@ class SockJSMultiFactory(Site):
     """
 
     def __init__(self, *, reactor: IReactorTime | None = None):
-        self._root = _Root()
+        self._root = _Root()  # type: ignore[no-untyped-call]
         self._services: list[SockJSResource] = []
         self._clock = reactor
-        super().__init__(self._root)
+        super().__init__(self._root)  # type: ignore[no-untyped-call]
         self.requestFactory = body_limited_request(2)
 
     def addFactory(
@@ -85,7 +85,7 @@ class SockJSMultiFactory(Site):
             for segment in segments[:-1]:
                 child = node.children.get(segment)
                 if child is None:
-                    child = _Root()
+                    child = _Root()  # type: ignore[no-untyped-call]
                     node.putChild(segment, child)
                 node = child
             node.putChild(segments[-1], resource)

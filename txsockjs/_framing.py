@@ -15,7 +15,7 @@ from collections.abc import Sequence
 OPEN = b"o"
 HEARTBEAT = b"h"
 
-_encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring_ascii
 
 
 class PayloadError(ValueError):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import time
 
-from twisted.web.http import Request, datetimeToString
+from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from twisted.web.server import Request
 
 from ._options import SockJSOptions
 
@@ -94,7 +95,7 @@ def error(request: IRequest, code: int, message: str) -> bytes:
 
 def _no_default_type(request: IRequest) -> None:
     if isinstance(request, Request):
-        request.defaultContentType = None  # type: ignore[assignment]
+        request.defaultContentType = None
 
 
 class BodyTooLarge(Exception):
@@ -134,7 +135,7 @@ class BodyLimitedRequest(Request):
         if length is not None and length > self.maxBodyBytes:
             self._refuse()
             length = 0
-        super().gotLength(length)
+        super().gotLength(length)  # type: ignore[no-untyped-call]
 
     def handleContentChunk(self, data: bytes) -> None:
         if self._refused:
@@ -143,11 +144,11 @@ class BodyLimitedRequest(Request):
         if self._received > self.maxBodyBytes:
             self._refuse()
             return
-        super().handleContentChunk(data)
+        super().handleContentChunk(data)  # type: ignore[no-untyped-call]
 
     def process(self) -> None:
         if not self._refused:
-            super().process()
+            super().process()  # type: ignore[no-untyped-call]
 
     def _refuse(self) -> None:
         if self._refused:
@@ -182,10 +183,10 @@ class SockJSLeaf(Resource):
     preflight_methods = b""
 
     def __init__(self, options: SockJSOptions):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.options = options
 
-    def render(self, request: IRequest) -> bytes | int:
+    def render(self, request: Request) -> bytes | int:
         method = request.method
         if method == b"HEAD" and b"GET" in self.methods:
             method = b"GET"
@@ -196,6 +197,6 @@ class SockJSLeaf(Resource):
         allowed = self.methods + ((b"OPTIONS",) if self.preflight_methods else ())
         return method_not_allowed(request, b", ".join(allowed))
 
-    def handle(self, request: IRequest) -> bytes | int:
+    def handle(self, request: Request) -> bytes | int:
         """Answer a request whose method is one of :attr:`methods`."""
         raise NotImplementedError

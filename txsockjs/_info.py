@@ -64,7 +64,7 @@ def client_address(request: IRequest, options: SockJSOptions) -> IAddress:
     The client's address: the TCP peer, or the first untrusted hop of ``X-Forwarded-For``
     when the peer is one of ``options.trusted_proxies``.
     """
-    peer = request.getClientAddress()
+    peer: IAddress = request.getClientAddress()
     trusted = options.trusted_proxies
     if not trusted or not isinstance(peer, (IPv4Address, IPv6Address)):
         return peer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any, Union, cast
 
 from twisted.web.iweb import IRequest
 
@@ -45,7 +45,7 @@ _LEGACY_NAMES = {
 #: Options of txsockjs 1.x that no longer mean anything; accepted and ignored.
 _LEGACY_IGNORED = frozenset({"encoding", "proxy_header"})
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +142,9 @@ def _networks(value: Any) -> Iterable[Network]:
             try:
                 yield ipaddress.ip_network(str(item), strict=False)
             except ValueError:
-                raise ValueError(f"trusted_proxies: {item!r} is not an IP address or network")
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or network"
+                ) from None
 
 
 def _validate(options: SockJSOptions) -> None:
@@ -151,12 +153,12 @@ def _validate(options: SockJSOptions) -> None:
             raise ValueError(message)
 
     def number(name: str, minimum: float, integral: bool = False) -> None:
-        value = getattr(options, name)
+        value: Any = getattr(options, name)
         kinds: tuple[type, ...] = (int,) if integral else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             kind = "an integer" if integral else "a number"
             raise TypeError(f"{name} must be {kind}, not {value!r}")
-        require(value >= minimum, f"{name} must be at least {minimum}, not {value!r}")
+        require(cast(float, value) >= minimum, f"{name} must be at least {minimum}, not {value!r}")
 
     url = options.sockjs_url
     if not isinstance(url, str):

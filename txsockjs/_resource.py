@@ -18,8 +18,9 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.web.http import CACHED
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
 
-from ._http import JSON, HTML, TEXT_PLAIN, SockJSLeaf, cache_forever, cors, no_cache, not_found
+from ._http import HTML, JSON, TEXT_PLAIN, SockJSLeaf, cache_forever, cors, no_cache, not_found
 from ._options import SockJSOptions
 from ._service import SessionService
 from .transports.http import (
@@ -129,7 +130,7 @@ class SockJSResource(Resource):
         reactor: IReactorTime | None = None,
         **kwargs: Any,
     ):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         if isinstance(options, SockJSOptions):
             if kwargs:
                 fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
@@ -163,7 +164,7 @@ class SockJSResource(Resource):
             transports[b"websocket"] = WebSocketResource(service, raw=False)
         self._transports = transports
 
-    def render(self, request: IRequest) -> bytes | int:
+    def render(self, request: Request) -> bytes | int:
         """The service's own URL answers the greeting."""
         return self._greeting.render(request)
 
@@ -191,4 +192,3 @@ class SockJSResource(Resource):
     def close(self) -> None:
         """Close every session and cancel every timer; the factory is stopped."""
         self.service.stop()
-

@@ -25,7 +25,7 @@ _LEVELS = {"error": LogLevel.error, "info": LogLevel.info, "debug": LogLevel.deb
 def _default_clock() -> IReactorTime:
     from twisted.internet import reactor
 
-    return reactor  # type: ignore[return-value]
+    return reactor
 
 
 class SessionService:

@@ -14,8 +14,6 @@ import codecs
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from zope.interface import implementer
-
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import (
@@ -27,6 +25,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ._framing import HEARTBEAT, OPEN, close_frame, encode_message, message_frame
 from ._info import ConnectionInfo
@@ -238,8 +237,7 @@ class Session:
             text, used = _utf8_decode(data, "strict", False)
         except UnicodeDecodeError as error:
             _log.error(
-                "Closing a SockJS session: the protocol wrote bytes that are not UTF-8 "
-                "({error})",
+                "Closing a SockJS session: the protocol wrote bytes that are not UTF-8 ({error})",
                 error=error,
             )
             self._service.log("error", f"protocol wrote invalid UTF-8: {error}")

@@ -5,9 +5,8 @@ what a receiving connection (HTTP response or websocket) offers a session.
 
 from __future__ import annotations
 
-from zope.interface import Attribute, Interface
-
 from twisted.internet.interfaces import IConsumer, IPushProducer, ITransport
+from zope.interface import Attribute, Interface
 
 
 class ISockJSTransport(ITransport, IConsumer, IPushProducer):

@@ -43,7 +43,7 @@ def test_close_frame() -> None:
     "char", ["\u0000", "\u001f", "\u200c", "\u2028", "\u2029", "\u2060", "\ufff0", "\uffff"]
 )
 def test_protocol_escaping_set_is_lowercase_u_escaped(char: str) -> None:
-    assert encode_message(char) == ('"\\u%04x"' % ord(char)).encode()
+    assert encode_message(char) == f'"\\u{ord(char):04x}"'.encode()
 
 
 def test_lone_surrogate_is_escaped_not_an_encoding_error() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
 from twisted.internet.protocol import Factory, Protocol
 
 from txsockjs import SockJSOptions, SockJSResource

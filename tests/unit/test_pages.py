@@ -22,8 +22,21 @@ def test_greeting(service: Service, path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/s/a", "/s/a.html", "/s//", "/s///", "/s/a/a", "/s/a/a/", "/s//xhr", "/s/a./a/xhr",
-     "/s/a/a./xhr", "/s/././/xhr", "/s/a/a/nope", "/s/iframe.htm", "/s/IFRAME.HTML"],
+    [
+        "/s/a",
+        "/s/a.html",
+        "/s//",
+        "/s///",
+        "/s/a/a",
+        "/s/a/a/",
+        "/s//xhr",
+        "/s/a./a/xhr",
+        "/s/a/a./xhr",
+        "/s/././/xhr",
+        "/s/a/a/nope",
+        "/s/iframe.htm",
+        "/s/IFRAME.HTML",
+    ],
 )
 def test_not_found(service: Service, path: str) -> None:
     assert service.http.get(path).response.status == 404
@@ -107,8 +120,13 @@ def test_websocket_get_without_upgrade_is_400(service: Service) -> None:
 
 def test_disabled_transports_are_404(make_service) -> None:  # type: ignore[no-untyped-def]
     service = make_service(websocket=False, disabled_transports=["eventsource", "jsonp-polling"])
-    for path in ["/s/0/0/websocket", "/s/websocket", "/s/0/0/eventsource", "/s/0/0/jsonp",
-                 "/s/0/0/jsonp_send"]:
+    for path in [
+        "/s/0/0/websocket",
+        "/s/websocket",
+        "/s/0/0/eventsource",
+        "/s/0/0/jsonp",
+        "/s/0/0/jsonp_send",
+    ]:
         assert service.http.get(path).response.status == 404, path
     assert service.http.post("/s/0/0/xhr").response.status == 200
     service.idle()

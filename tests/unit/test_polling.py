@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from twisted.internet.error import ConnectionDone, ConnectionLost
 
 from .conftest import Service
@@ -134,8 +133,16 @@ def test_send_to_unknown_session_is_404(service: Service) -> None:
 
 
 @pytest.mark.parametrize(
-    "content_type", ["text/plain", "T", "application/json", "application/xml", "",
-                     "application/json; charset=utf-8", "text/xml; charset=utf-8"]
+    "content_type",
+    [
+        "text/plain",
+        "T",
+        "application/json",
+        "application/xml",
+        "",
+        "application/json; charset=utf-8",
+        "text/xml; charset=utf-8",
+    ],
 )
 def test_xhr_send_accepts_any_content_type(service: Service, content_type: str) -> None:
     service.http.post("/s/0/s/xhr")
@@ -185,10 +192,14 @@ def test_jsonp_send_errors(service: Service, body: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("", b'"callback" parameter required'), ("?c=%20", b'invalid "callback" parameter'),
-     ("?c=*", b'invalid "callback" parameter'), ("?c=abc(", b'invalid "callback" parameter'),
-     ("?c=abc%28", b'invalid "callback" parameter'), ("?c=" + "a" * 33,
-                                                      b'invalid "callback" parameter')],
+    [
+        ("", b'"callback" parameter required'),
+        ("?c=%20", b'invalid "callback" parameter'),
+        ("?c=*", b'invalid "callback" parameter'),
+        ("?c=abc(", b'invalid "callback" parameter'),
+        ("?c=abc%28", b'invalid "callback" parameter'),
+        ("?c=" + "a" * 33, b'invalid "callback" parameter'),
+    ],
 )
 @pytest.mark.parametrize("transport", ["jsonp", "htmlfile"])
 def test_callback_validation(service: Service, transport: str, query: str, message: bytes) -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from zope.interface import implementer
-from zope.interface.verify import verifyObject
-
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionAborted, ConnectionDone
 from twisted.internet.interfaces import (
@@ -17,6 +14,8 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from txsockjs import ISockJSTransport, SockJSFactory, broadcast
 

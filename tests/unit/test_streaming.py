@@ -72,9 +72,7 @@ def test_eventsource(service: Service) -> None:
     assert response.chunks[:2] == [b"\r\n", b"data: o\r\n\r\n"]
     service.http.send("/s/0/e/xhr_send", "  \u0000\n\r ", "100%")
     service.turn()
-    assert stream.response.chunks[2] == (
-        b'data: a["  \\u0000\\n\\r ","100%25"]\r\n\r\n'
-    )
+    assert stream.response.chunks[2] == (b'data: a["  \\u0000\\n\\r ","100%25"]\r\n\r\n')
 
 
 def test_htmlfile(service: Service) -> None:

@@ -43,9 +43,7 @@ def build_root(sockjs_url: str | None = None, **options: Any) -> Resource:
     echo = Factory.forProtocol(Echo)
     root = Resource()
     root.putChild(b"echo", SockJSResource(echo, response_limit=4096, **options))
-    root.putChild(
-        b"disabled_websocket_echo", SockJSResource(echo, websocket=False, **options)
-    )
+    root.putChild(b"disabled_websocket_echo", SockJSResource(echo, websocket=False, **options))
     root.putChild(b"cookie_needed_echo", SockJSResource(echo, jsessionid=True, **options))
     root.putChild(b"close", SockJSResource(Factory.forProtocol(CloseAtOnce), **options))
     return root
@@ -61,10 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     from twisted.internet import reactor
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
-    reactor.listenTCP(  # type: ignore[attr-defined]
-        args.port, Site(build_root(args.sockjs_url)), interface=args.interface
-    )
-    reactor.run()  # type: ignore[attr-defined]
+    site: Any = Site(build_root(args.sockjs_url))
+    reactor.listenTCP(args.port, site, interface=args.interface)
+    reactor.run()
 
 
 if __name__ == "__main__":

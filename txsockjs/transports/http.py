@@ -12,12 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from zope.interface import implementer
-
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
-from twisted.web.server import NOT_DONE_YET
+from twisted.web.server import NOT_DONE_YET, Request
+from zope.interface import implementer
 
 from .._framing import (
     PayloadError,
@@ -44,9 +42,9 @@ from .._session import Session
 from ..interfaces import IReceiver
 
 
-def session_path(request: IRequest) -> tuple[bytes, str]:
+def session_path(request: Request) -> tuple[bytes, str]:
     """The session id and the service prefix of a ``/<server>/<session>/<transport>`` URL."""
-    prepath = request.prepath
+    prepath = request.prepath or []
     return prepath[-2], "/" + "/".join(p.decode("utf-8", "replace") for p in prepath[:-3])
 
 
@@ -141,11 +139,11 @@ JSONP_POLLING = Framing(
 )
 
 
-def _callback(request: IRequest) -> bytes | str:
+def _callback(request: Request) -> bytes | str:
     """The validated callback name, or the error text to answer with."""
     args = request.args or {}
     values = args.get(b"c") or args.get(b"callback") or [b""]
-    name = values[0]
+    name: bytes = values[0]
     if not name:
         return '"callback" parameter required'
     if not valid_callback(name.decode("latin-1")):
@@ -159,7 +157,7 @@ class HttpReceiver:
 
     def __init__(
         self,
-        request: IRequest,
+        request: Request,
         session: Session,
         framing: Framing,
         callback: bytes,
@@ -218,7 +216,7 @@ class ReceiveResource(SockJSLeaf):
         if framing.cross_origin and framing.method == b"POST":
             self.preflight_methods = b"OPTIONS, POST"
 
-    def handle(self, request: IRequest) -> bytes | int:
+    def handle(self, request: Request) -> bytes | int:
         framing = self.framing
         options = self.options
         callback = b""
@@ -268,16 +266,17 @@ class SendResource(SockJSLeaf):
         if name == XHR_SEND_NAME:
             self.preflight_methods = b"OPTIONS, POST"
 
-    def _payload(self, request: IRequest) -> bytes:
+    def _payload(self, request: Request) -> bytes:
         body = read_body(request, self.options.max_message_bytes)
         if self.name == JSONP_SEND_NAME:
             content_type = request.getHeader(b"content-type") or b""
             if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
                 values = (request.args or {}).get(b"d") or [b""]
-                return values[0]
+                payload: bytes = values[0]
+                return payload
         return body
 
-    def handle(self, request: IRequest) -> bytes | int:
+    def handle(self, request: Request) -> bytes | int:
         options = self.options
         session_id, _ = session_path(request)
         session = self.service.get(session_id)
@@ -299,14 +298,14 @@ class SendResource(SockJSLeaf):
         waiting.addCallback(lambda _: self._finish(request))
         return NOT_DONE_YET
 
-    def _ok(self, request: IRequest) -> bytes:
+    def _ok(self, request: Request) -> bytes:
         request.setHeader(b"Content-Type", TEXT_PLAIN)
         if self.name == XHR_SEND_NAME:
             request.setResponseCode(204)
             return b""
         return b"ok"
 
-    def _finish(self, request: IRequest) -> None:
-        if not request.finished and not getattr(request, "_disconnected", False):
+    def _finish(self, request: Request) -> None:
+        if not request.finished and not request._disconnected:
             request.write(self._ok(request))
             request.finish()

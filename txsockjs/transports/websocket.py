@@ -14,10 +14,9 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource as _AutobahnResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from zope.interface import implementer
-
 from twisted.internet.interfaces import IAddress, IPushProducer
-from twisted.web.iweb import IRequest
+from twisted.web.server import Request
+from zope.interface import implementer
 
 from .._framing import PayloadError, decode_payload
 from .._http import SockJSLeaf, error
@@ -51,7 +50,7 @@ class WebSocketReceiver:
         if frame[:1] == b"c":
             code, reason = json.loads(frame[1:])
             self._close = _sendable_close(code, reason)
-        self._protocol.sendMessage(frame, False)
+        self._protocol.sendMessage(frame, False)  # type: ignore[no-untyped-call]
         return True
 
     def end(self) -> None:
@@ -61,7 +60,7 @@ class WebSocketReceiver:
             self._protocol.sendClose(code, reason)
 
     def pauseReading(self, paused: bool) -> None:
-        transport = self._protocol.transport
+        transport: Any = self._protocol.transport
         if transport is not None:
             if paused:
                 transport.pauseProducing()
@@ -87,7 +86,7 @@ class RawWebSocketReceiver(WebSocketReceiver):
     def sendFrame(self, frame: bytes) -> bool:
         kind = frame[:1]
         if kind == b"a":
-            send = self._protocol.sendMessage
+            send: Any = self._protocol.sendMessage
             for message in json.loads(frame[1:]):
                 send(message.encode("utf-8", "surrogatepass"), False)
         elif kind == b"c":
@@ -98,7 +97,7 @@ class RawWebSocketReceiver(WebSocketReceiver):
         return True
 
 
-class SessionWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
+class SessionWebSocketProtocol(WebSocketServerProtocol):
     """The autobahn protocol of one websocket session."""
 
     session: Session
@@ -113,7 +112,7 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
 
     def onOpen(self) -> None:
         self._opened = True
-        transport = self.transport
+        transport: Any = self.transport
         if getattr(transport, "producer", None) is not None:
             # The HTTP channel the connection was taken over from is still registered.
             transport.unregisterProducer()
@@ -158,7 +157,7 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):  # type: ignore[misc]
         if not self._opened:
             self._service.forget(session)
             return
-        transport = self.transport
+        transport: Any = self.transport
         if transport is not None and getattr(transport, "producer", None) is self.receiver:
             transport.unregisterProducer()
         if not self.receiver.ended:
@@ -188,15 +187,15 @@ class WebSocketResource(SockJSLeaf):
         self.service = service
         self.raw = raw
         options = service.options
-        self._factory = WebSocketServerFactory()
-        self._factory.setProtocolOptions(
+        self._factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
+        self._factory.setProtocolOptions(  # type: ignore[no-untyped-call]
             maxMessagePayloadSize=options.max_message_bytes,
             maxFramePayloadSize=options.max_message_bytes,
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
         )
 
-    def handle(self, request: IRequest) -> bytes | int:
+    def handle(self, request: Request) -> bytes | int:
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             return error(request, 400, 'Can "Upgrade" only to "WebSocket".')
@@ -207,12 +206,14 @@ class WebSocketResource(SockJSLeaf):
         if service.full():
             service.log("info", "refusing a new session: max_sessions reached")
             return error(request, 503, "Too many sessions.")
+        prepath = request.prepath or []
         prefix = "/" + "/".join(
-            p.decode("utf-8", "replace") for p in request.prepath[: -1 if self.raw else -3]
+            p.decode("utf-8", "replace") for p in prepath[: -1 if self.raw else -3]
         )
         name = "raw-websocket" if self.raw else "websocket"
         session = service.open(request, prefix, name, None)
         protocol = SessionWebSocketProtocol(service, session, self.raw)
         protocol.factory = self._factory
-        result: Any = _AutobahnResource(_OneProtocol(protocol)).render(request)
-        return result  # type: ignore[no-any-return]
+        hijacker: Any = _AutobahnResource(_OneProtocol(protocol))  # type: ignore[no-untyped-call]
+        result: bytes | int = hijacker.render(request)
+        return result
