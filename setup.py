@@ -41,7 +41,7 @@ setup(
             "mypy-zope>=1.0",
             "towncrier>=24.7",
         ],
-        "docs": ["sphinx>=7"],
+        "docs": ["sphinx>=7", "repoze.sphinx.autointerface>=1.0"],
     },
     classifiers=[
         "Framework :: Twisted",

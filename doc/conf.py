@@ -11,7 +11,7 @@ copyright = "the txsockjs developers"
 release = "2.0.0.dev0"
 version = "2.0"
 
-extensions = ["sphinx.ext.autodoc"]
+extensions = ["sphinx.ext.autodoc", "repoze.sphinx.autointerface"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}

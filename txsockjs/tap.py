@@ -32,32 +32,32 @@ DEMO_CHAT_PREFIX = "/chat"
 
 
 class _Coerce:
-    """A value converter for ``usage.Options``, with the ``coerceDoc`` that --help shows."""
+    """
+    A value converter for ``usage.Options``: names the flag when the value is bad, and has
+    the ``coerceDoc`` that ``--help`` shows.
+    """
 
-    def __init__(self, convert: Callable[[str], Any], doc: str) -> None:
-        self._convert = convert
-        self.coerceDoc = doc
+    def __init__(self, flag: str, kind: str) -> None:
+        self.flag = flag
+        self.kind = kind
+        self.coerceDoc = ""
 
-    def __call__(self, text: str) -> Any:
-        return self._convert(text)
-
-
-def _integer(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"{text!r} is negative")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"{text!r} is not a positive number of seconds")
-    return value
+    def __call__(self, text: str) -> int | float:
+        value: int | float
+        try:
+            value = float(text) if self.kind == "seconds" else int(text)
+        except ValueError:
+            value = -1
+        if self.kind == "seconds" and not value > 0:
+            raise ValueError(f"--{self.flag} takes a positive number of seconds, not {text!r}")
+        if value < 0:
+            raise ValueError(f"--{self.flag} takes a whole number, 0 or more, not {text!r}")
+        return value
 
 
-_positiveInteger = _Coerce(_integer, "A whole number.")
-_positiveSeconds = _Coerce(_seconds, "Seconds.")
+def _number(flag: str, kind: str, default: float, doc: str) -> list[Any]:
+    """An ``optParameters`` entry for a numeric flag."""
+    return [flag, None, default, doc, _Coerce(flag, kind)]
 
 
 def _oneLine(error: BaseException) -> str:
@@ -157,55 +157,48 @@ class Options(usage.Options):
             DEFAULT_SOCKJS_URL,
             "URL of the sockjs-client script, for the iframe page and the demo page.",
         ],
-        [
+        _number(
             "heartbeat-delay",
-            None,
+            "seconds",
             _DEFAULTS.heartbeat_delay,
             "Seconds between heartbeat frames.",
-            _positiveSeconds,
-        ],
-        [
+        ),
+        _number(
             "disconnect-delay",
-            None,
+            "seconds",
             _DEFAULTS.disconnect_delay,
             "Seconds a session lives with no client attached.",
-            _positiveSeconds,
-        ],
-        [
+        ),
+        _number(
             "response-limit",
-            None,
+            "integer",
             _DEFAULTS.response_limit,
             "Bytes after which a streaming response is ended and the client reconnects.",
-            _positiveInteger,
-        ],
-        [
+        ),
+        _number(
             "max-message-bytes",
-            None,
+            "integer",
             _DEFAULTS.max_message_bytes,
             "Largest request body or websocket message accepted, in bytes.",
-            _positiveInteger,
-        ],
-        [
+        ),
+        _number(
             "max-sessions",
-            None,
+            "integer",
             _DEFAULTS.max_sessions,
             "Most sessions open at once; new sessions beyond it are refused.",
-            _positiveInteger,
-        ],
-        [
+        ),
+        _number(
             "high-watermark",
-            None,
+            "integer",
             _DEFAULTS.high_watermark,
             "Queued outgoing bytes per session above which the protocol's producer is paused.",
-            _positiveInteger,
-        ],
-        [
+        ),
+        _number(
             "low-watermark",
-            None,
+            "integer",
             _DEFAULTS.low_watermark,
             "Queued outgoing bytes per session below which a paused producer is resumed.",
-            _positiveInteger,
-        ],
+        ),
         [
             "base-url",
             None,
@@ -234,6 +227,10 @@ class Options(usage.Options):
 
     def __init__(self, reactor: IReactorCore | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        # The help of the opt_ methods comes from their docstrings: one line each.
+        self.docs = {
+            name: " ".join(doc.split()) if doc else doc for name, doc in self.docs.items()
+        }
         self._reactor = reactor
         self["listen"] = []
         self["disable-transport"] = []

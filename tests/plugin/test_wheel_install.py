@@ -60,7 +60,6 @@ def test_wheelInFreshVirtualenv(tmp_path: pathlib.Path) -> None:
             "pip",
             "wheel",
             "--no-deps",
-            "--no-build-isolation",
             "-w",
             str(dist),
             str(source),
