@@ -20,7 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 from twisted.web.static import File
 
-from txsockjs import SockJSResource
+from txsockjs import SockJSResource, body_limited_request
 
 log = Logger()
 PUBLIC = pathlib.Path(__file__).parent / "public"
@@ -32,7 +32,10 @@ def makeSite():
     root.putChild(b"api", api)
     api.putChild(b"echo", SockJSResource(Factory.forProtocol(Echo)))
     root.putChild(b"echo2", SockJSResource(Factory.forProtocol(Echo), websocket=False))
-    return Site(root)
+    site = Site(root)
+    # Refuse request bodies over 1 MiB while they arrive, rather than buffering them.
+    site.requestFactory = body_limited_request(1024 * 1024)
+    return site
 
 
 async def main(reactor, description="tcp:8080"):

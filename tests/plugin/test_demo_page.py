@@ -1,0 +1,140 @@
+"""
+The demo page of ``twistd -n sockjs`` in a real browser (Debian's Chromium driven by
+Playwright): pick one transport, connect, echo a message and chat with it.
+
+sockjs-client comes from ``tests/browser/node_modules`` (``npm ci`` there, as
+``tools/test.sh`` does), served by a second small HTTP server and named with
+``--sockjs-url``, as a user would point the page at their own copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sockjs_helpers import ROOT, ServerProcess, twistd
+
+pytestmark = pytest.mark.browser
+
+SOCKJS_CLIENT = ROOT / "tests" / "browser" / "node_modules" / "sockjs-client" / "dist"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+def unavailable(why: str) -> None:
+    """Skip on a developer's machine, fail in CI, which must run these tests."""
+    if os.environ.get("CI"):
+        pytest.fail(f"demo page test cannot run in CI: {why}", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def sockjsURL() -> Iterator[str]:
+    if not (SOCKJS_CLIENT / "sockjs.min.js").exists():
+        unavailable("no sockjs-client: run `npm ci` in tests/browser (tools/test.sh does)")
+    handler = functools.partial(_QuietHandler, directory=str(SOCKJS_CLIENT))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/sockjs.min.js"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def demo(sockjsURL: str) -> Iterator[str]:
+    args = twistd() + [
+        "-n",
+        "--pidfile=",
+        "--logfile=-",
+        "sockjs",
+        "--listen=tcp:0:interface=127.0.0.1",
+        f"--sockjs-url={sockjsURL}",
+    ]
+    with ServerProcess(args) as server:
+        port = server.port(r"starting on (\d+)")
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = os.environ.get("TXSOCKJS_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        unavailable("no Chromium: `apt-get install chromium` (tools/test.sh does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.mark.parametrize(
+    "transport",
+    [
+        "websocket",
+        "xhr-streaming",
+        "eventsource",
+        "iframe-htmlfile",
+        "xhr-polling",
+        "jsonp-polling",
+    ],
+)
+def test_demoPage(demo: str, browser: Any, transport: str, tmp_path: Path) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(demo)
+        assert page.locator("#error").is_hidden()
+        for box in page.locator("#transports input").all():
+            if box.get_attribute("value") != transport:
+                box.uncheck()
+        page.click("#connect")
+        for pane in ("#echo", "#chat"):
+            page.wait_for_function(
+                "pane => document.querySelector(pane + ' .state').textContent === 'open'",
+                arg=pane,
+            )
+            assert page.text_content(f"{pane} .transport") == transport
+
+        page.fill("#echo input", f"echo over {transport} </script>")
+        page.press("#echo input", "Enter")
+        page.locator("#echo .log .in", has_text=f"echo over {transport} </script>").wait_for()
+
+        page.fill("#chat input", f"chat over {transport}")
+        page.press("#chat input", "Enter")
+        page.locator("#chat .log .in", has_text=f"chat over {transport}").wait_for()
+
+        page.screenshot(path=str(tmp_path / f"demo-{transport}.png"), full_page=True)
+        page.click("#disconnect")
+        page.wait_for_function("document.querySelector('#echo .state').textContent === 'closed'")
+    finally:
+        page.close()
