@@ -46,12 +46,15 @@ class SockJSMultiFactory(Site):
     arrive (413).
 
     :param reactor: the time source of every service's timers (``task.Clock`` in tests).
+    :param access_log: log every HTTP request, as ``twisted.web`` sites do; off by default
+        because polling transports make a request per message.
     """
 
-    def __init__(self, *, reactor: IReactorTime | None = None):
+    def __init__(self, *, reactor: IReactorTime | None = None, access_log: bool = False):
         self._root = _Root()  # type: ignore[no-untyped-call]
         self._services: list[SockJSResource] = []
         self._clock = reactor
+        self._access_log = access_log
         super().__init__(self._root)  # type: ignore[no-untyped-call]
         self.requestFactory = body_limited_request(2)
 
@@ -93,6 +96,11 @@ class SockJSMultiFactory(Site):
         limit = max(service.options.max_message_bytes for service in self._services)
         self.requestFactory = body_limited_request(limit)
 
+    def log(self, request: Any) -> None:
+        """Write the access log line of ``request``, if ``access_log`` is on."""
+        if self._access_log:
+            super().log(request)
+
     def stopFactory(self) -> None:
         """Close every session of every service when the factory stops listening."""
         for service in self._services:
@@ -110,6 +118,7 @@ class SockJSFactory(SockJSMultiFactory):
     :param factory: an :class:`~twisted.internet.interfaces.IProtocolFactory`.
     :param options: a txsockjs 1.x style dict of options (optional).
     :param reactor: the time source of the service's timers.
+    :param access_log: log every HTTP request (see :class:`SockJSMultiFactory`).
     :param kwargs: options by name; see :class:`~txsockjs.SockJSOptions`.
     """
 
@@ -120,8 +129,9 @@ class SockJSFactory(SockJSMultiFactory):
         /,
         *,
         reactor: IReactorTime | None = None,
+        access_log: bool = False,
         **kwargs: Any,
     ):
-        super().__init__(reactor=reactor)
+        super().__init__(reactor=reactor, access_log=access_log)
         self.sockjs = SockJSResource(factory, options, reactor=reactor, **kwargs)
         self._mount(self.sockjs.options.prefix, self.sockjs)

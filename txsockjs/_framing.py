@@ -53,11 +53,27 @@ def decode_payload(body: bytes) -> list[str]:
     if not body:
         raise PayloadError("Payload expected.")
     try:
-        messages = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         raise PayloadError("Broken JSON encoding.") from None
-    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+    return decode_text_payload(text)
+
+
+def decode_text_payload(text: str) -> list[str]:
+    """
+    Decode a client payload already decoded from UTF-8 (a websocket text message).
+
+    :raises PayloadError: ``Broken JSON encoding.`` unless it is a JSON array of strings.
+    """
+    try:
+        messages = json.loads(text)
+    except ValueError:
+        raise PayloadError("Broken JSON encoding.") from None
+    if type(messages) is not list:
         raise PayloadError("Broken JSON encoding.")
+    for message in messages:
+        if type(message) is not str:
+            raise PayloadError("Broken JSON encoding.")
     return messages
 
 

@@ -130,18 +130,37 @@ class SessionService:
         if self._flush_call is None:
             self._flush_call = self.clock.callLater(0, self._flush)
 
+    def flush(self) -> None:
+        """
+        Flush every dirty session now.
+
+        Transports call this once they have handed a whole read of client data to the
+        protocols, so that the answers to it leave at once, batched, without waiting a
+        reactor turn; writes made anywhere else are flushed by the turn's ``callLater(0)``.
+        """
+        call, self._flush_call = self._flush_call, None
+        if call is not None:
+            call.cancel()
+        while self._dirty:
+            dirty, self._dirty = self._dirty, []
+            for session in dirty:
+                session.flush()
+
     def _flush(self) -> None:
         self._flush_call = None
-        dirty, self._dirty = self._dirty, []
-        for session in dirty:
-            session.flush()
+        self.flush()
 
     # -- logging and shutdown -----------------------------------------------------------------
 
     def log(self, severity: str, message: str, **fields: Any) -> None:
-        """Log through :mod:`twisted.logger`, and through the ``log`` option's hook."""
-        level = _LEVELS.get(severity, LogLevel.debug)
-        _log.emit(level, "{sockjs_message}", sockjs_message=message, **fields)
+        """
+        Log through the ``log`` option's hook, and ``info`` and ``error`` lines through
+        :mod:`twisted.logger` too. ``debug`` lines (a session opened or closed: one per
+        session) go only to the hook, so that a busy server's log stays readable and cheap.
+        """
+        if severity != "debug":
+            level = _LEVELS.get(severity, LogLevel.info)
+            _log.emit(level, "{sockjs_message}", sockjs_message=message, **fields)
         hook = self.options.log
         if hook is not None:
             hook(severity, message)

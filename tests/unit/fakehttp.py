@@ -79,6 +79,8 @@ class Exchange:
             hostAddress=IPv4Address("TCP", "127.0.0.1", 8080),
         )
         self.channel = site.buildProtocol(self.transport.getPeer())
+        # As a TCP transport does; autobahn hands a websocket over by replacing it.
+        self.transport.protocol = self.channel  # type: ignore[attr-defined]
         self.channel.makeConnection(self.transport)
         self.channel.dataReceived(raw)
 

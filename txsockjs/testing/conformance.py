@@ -13,11 +13,16 @@ import sys
 from typing import Any
 
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
-from .. import SockJSResource
+from .. import SockJSMultiFactory
 
 
 class Echo(Protocol):
@@ -36,16 +41,22 @@ class CloseAtOnce(Protocol):
         self.transport.loseConnection()
 
 
-def build_root(sockjs_url: str | None = None, **options: Any) -> Resource:
-    """A resource tree with the four services the conformance suite expects."""
+def build_site(sockjs_url: str | None = None, **options: Any) -> SockJSMultiFactory:
+    """A listening factory with the four services the conformance suite expects."""
     if sockjs_url is not None:
         options["sockjs_url"] = sockjs_url
     echo = Factory.forProtocol(Echo)
-    root = Resource()
-    root.putChild(b"echo", SockJSResource(echo, response_limit=4096, **options))
-    root.putChild(b"disabled_websocket_echo", SockJSResource(echo, websocket=False, **options))
-    root.putChild(b"cookie_needed_echo", SockJSResource(echo, jsessionid=True, **options))
-    root.putChild(b"close", SockJSResource(Factory.forProtocol(CloseAtOnce), **options))
+    site = SockJSMultiFactory()
+    site.addFactory(echo, "/echo", response_limit=4096, **options)
+    site.addFactory(echo, "/disabled_websocket_echo", websocket=False, **options)
+    site.addFactory(echo, "/cookie_needed_echo", jsessionid=True, **options)
+    site.addFactory(Factory.forProtocol(CloseAtOnce), "/close", **options)
+    return site
+
+
+def build_root(sockjs_url: str | None = None, **options: Any) -> Resource:
+    """The resource tree of :func:`build_site`, to mount in a site of your own."""
+    root: Resource = build_site(sockjs_url, **options).resource
     return root
 
 
@@ -58,8 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from twisted.internet import reactor
 
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
-    site: Any = Site(build_root(args.sockjs_url))
+    observer = FilteringLogObserver(
+        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.info)]
+    )
+    globalLogBeginner.beginLoggingTo([observer])
+    site: Any = build_site(args.sockjs_url)
     reactor.listenTCP(args.port, site, interface=args.interface)
     reactor.run()
 

@@ -39,6 +39,7 @@ from .._http import (
 )
 from .._service import SessionService
 from .._session import Session
+from .._tcp import no_delay
 from ..interfaces import IReceiver
 
 
@@ -171,6 +172,7 @@ class HttpReceiver:
         self._ended = False
         request.notifyFinish().addErrback(self._lost)
         request.registerProducer(self, True)
+        no_delay(request.channel.transport)
 
     def sendFrame(self, frame: bytes) -> bool:
         data = self._framing.wrap(frame, self._callback)
@@ -293,6 +295,7 @@ class SendResource(SockJSLeaf):
         except PayloadError as reason:
             return error(request, 500, str(reason))
         waiting = session.receive(messages)
+        self.service.flush()
         if waiting is None:
             return self._ok(request)
         waiting.addCallback(lambda _: self._finish(request))

@@ -1,0 +1,184 @@
+"""Websocket transports in memory: handshake checks, the frame fast path, autobahn's path."""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+import pytest
+
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.python.failure import Failure
+
+from .conftest import Service
+
+HANDSHAKE_HEADERS = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw==",
+}
+
+
+def frame(payload: bytes, opcode: int = 1, fin: bool = True) -> bytes:
+    """A masked client frame."""
+    mask = os.urandom(4)
+    length = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 65536:
+        head += struct.pack("!BH", 0x80 | 126, length)
+    else:
+        head += struct.pack("!BQ", 0x80 | 127, length)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Server frames (unmasked): (opcode, payload)."""
+    frames = []
+    while len(data) >= 2:
+        opcode = data[0] & 0x0F
+        length = data[1] & 0x7F
+        start = 2
+        if length == 126:
+            length = struct.unpack("!H", data[2:4])[0]
+            start = 4
+        elif length == 127:
+            length = struct.unpack("!Q", data[2:10])[0]
+            start = 10
+        frames.append((opcode, data[start : start + length]))
+        data = data[start + length :]
+    return frames
+
+
+class Client:
+    def __init__(self, service: Service, path: str = "/s/0/0/websocket"):
+        self.service = service
+        self.exchange = service.http.get(path, headers=HANDSHAKE_HEADERS)
+        head, _, self._rest = self.exchange.transport.value().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.exchange.transport.clear()
+        self.protocol: Any = self.exchange.transport.protocol
+
+    def send(self, *chunks: bytes) -> None:
+        for chunk in chunks:
+            self.protocol.dataReceived(chunk)
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        data = self._rest + self.exchange.transport.value()
+        return parse_frames(data)
+
+    def texts(self) -> list[bytes]:
+        return [payload for opcode, payload in self.frames() if opcode == 1]
+
+    def close_frame(self) -> tuple[int, bytes] | None:
+        for opcode, payload in self.frames():
+            if opcode == 8:
+                return struct.unpack("!H", payload[:2])[0], payload[2:]
+        return None
+
+
+def test_open_and_echo_many_frames_in_one_read(service: Service) -> None:
+    client = Client(service)
+    assert client.texts() == [b"o"]
+    client.send(b"".join(frame(b'["m%d"]' % i) for i in range(5)))
+    assert service.protocol.received == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+    assert client.texts()[1:] == [b'a["m0","m1","m2","m3","m4"]']
+    assert service.protocol.transport.transportName == "websocket"  # type: ignore[union-attr]
+
+
+def test_frame_split_across_reads_and_long_frames(service: Service) -> None:
+    client = Client(service)
+    big = b'["' + b"x" * 70000 + b'"]'
+    medium = b'["' + b"y" * 300 + b'"]'
+    data = frame(medium) + frame(big)
+    client.send(data[:3], data[3:200], data[200:])
+    assert [len(m) for m in service.protocol.received] == [300, 70000]
+
+
+def test_fragmented_message_and_ping_take_autobahns_path(service: Service) -> None:
+    client = Client(service)
+    client.send(frame(b'["ab', fin=False), frame(b"", opcode=9), frame(b'c"]', opcode=0))
+    assert service.protocol.received == [b"abc"]
+    assert (10, b"") in client.frames()
+
+
+def test_bare_string_and_empty_messages(service: Service) -> None:
+    client = Client(service)
+    client.send(frame(b""), frame(b"[]"), frame(b'"single"'))
+    assert service.protocol.received == [b"single"]
+
+
+@pytest.mark.parametrize("payload", [b'["a', b"[1]", b"{}", b"1"])
+def test_broken_framing_closes(service: Service, payload: bytes) -> None:
+    client = Client(service)
+    client.send(frame(payload))
+    assert client.close_frame() == (3000, b"Broken framing.")
+    assert service.protocol.lost[0].check(ConnectionLost)
+
+
+def test_invalid_utf8_is_refused_by_autobahn(service: Service) -> None:
+    client = Client(service)
+    client.send(frame(b'["\xff"]'))
+    close = client.close_frame()
+    assert close is not None and close[0] == 1007
+    assert service.protocol.received == []
+
+
+def test_message_over_limit_closes_1009(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(max_message_bytes=1000)
+    client = Client(service)
+    client.send(frame(b'["' + b"x" * 2000 + b'"]')[:500])
+    close = client.close_frame()
+    assert close is not None and close[0] == 1009
+
+
+def test_server_close_sends_close_frame_then_websocket_close(service: Service) -> None:
+    client = Client(service)
+    service.protocol.transport.close(4001, "bye")  # type: ignore[union-attr]
+    assert client.texts()[-1] == b'c[4001,"bye"]'
+    assert client.close_frame() == (4001, b"bye")
+    assert service.protocol.lost[0].check(ConnectionDone)
+
+
+def test_heartbeat_text_frames(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(heartbeat_delay=2, disconnect_delay=1)
+    client = Client(service)
+    service.clock.pump([1] * 5)
+    assert client.texts() == [b"o", b"h", b"h"]
+
+
+def test_websocket_sessions_are_not_looked_up_by_id(service: Service) -> None:
+    Client(service, "/s/0/same/websocket")
+    Client(service, "/s/0/same/websocket")
+    assert len(service.protocols) == 2
+    assert service.resource.service.get(b"same") is None
+
+
+def test_client_close_loses_connection_once(service: Service) -> None:
+    client = Client(service)
+    client.send(frame(struct.pack("!H", 1000), opcode=8))
+    client.exchange.transport.loseConnection()
+    client.protocol.connectionLost(Failure(ConnectionDone()))
+    assert len(service.protocol.lost) == 1
+    service.idle()
+
+
+def test_raw_websocket(service: Service) -> None:
+    client = Client(service, "/s/websocket")
+    assert client.texts() == []
+    client.send(frame("héllo \uffff".encode()), frame(b'["not json"'))
+    assert service.protocol.received == ["héllo \uffff".encode(), b'["not json"']
+    assert client.texts() == ["héllo \uffff".encode(), b'["not json"']
+    assert service.protocol.transport.transportName == "raw-websocket"  # type: ignore[union-attr]
+    service.protocol.transport.loseConnection()  # type: ignore[union-attr]
+    assert client.close_frame() == (3000, b"Go away!")
+
+
+def test_raw_websocket_binary_is_refused(service: Service) -> None:
+    client = Client(service, "/s/websocket")
+    client.send(frame(b"\x00\x01", opcode=2))
+    assert client.close_frame() == (1000, b"Binary messages are not supported.")
