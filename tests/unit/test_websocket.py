@@ -7,7 +7,6 @@ import struct
 from typing import Any
 
 import pytest
-
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 
