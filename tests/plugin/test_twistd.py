@@ -115,3 +115,18 @@ def test_factoryWithOptionsAndStatic(tmp_path: object) -> None:
         session = XHRSession(f"{origin}/app/echo")
         session.send("over xhr")
         assert session.receive(1) == ["over xhr"]
+
+
+def test_installedCommandWorksFromAnyDirectory(tmp_path: object) -> None:
+    """
+    As installed (by ``pip install .``, or by tools/test.sh), not through the working tree on
+    PYTHONPATH: twistd finds the plugin from any directory. An editable install must be
+    made with ``--config-settings editable_mode=compat`` for this: setuptools' default
+    editable finder hides ``twisted/plugins/`` from Twisted's plugin scan.
+    """
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = run(TWISTD + ["--help"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "sockjs" in result.stdout, result.stdout
