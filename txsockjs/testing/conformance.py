@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     globalLogBeginner.beginLoggingTo([observer])
     site: Any = build_site(args.sockjs_url)
-    reactor.listenTCP(args.port, site, interface=args.interface)
+    reactor.listenTCP(args.port, site, interface=args.interface, backlog=1024)
     reactor.run()
 
 

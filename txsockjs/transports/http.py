@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from urllib.parse import parse_qs
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
@@ -273,9 +274,8 @@ class SendResource(SockJSLeaf):
         if self.name == JSONP_SEND_NAME:
             content_type = request.getHeader(b"content-type") or b""
             if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
-                values = (request.args or {}).get(b"d") or [b""]
-                payload: bytes = values[0]
-                return payload
+                values = parse_qs(body, keep_blank_values=True).get(b"d") or [b""]
+                return values[0]
         return body
 
     def handle(self, request: Request) -> bytes | int:
