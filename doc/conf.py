@@ -14,7 +14,7 @@ version = "2.0"
 extensions = ["sphinx.ext.autodoc", "repoze.sphinx.autointerface"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options: dict[str, object] = {}
 # Names the type hints mention that have no page in this documentation.
 nitpicky = False
 suppress_warnings: list[str] = []

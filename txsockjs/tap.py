@@ -223,6 +223,12 @@ class Options(usage.Options):
             "Show the Cookie header to the protocol (off by default: cookies invite CSRF).",
         ],
         ["disable-cors", None, "Send no CORS headers."],
+        [
+            "access-log",
+            None,
+            "Log every HTTP request (off by default: the polling transports make one "
+            "request per message).",
+        ],
     ]
 
     def __init__(self, reactor: IReactorCore | None = None) -> None:
@@ -385,6 +391,16 @@ def buildRoot(
     return root
 
 
+class _Site(Site):
+    """The site of ``twistd sockjs``: the access log only when asked for."""
+
+    accessLog = False
+
+    def log(self, request: Any) -> None:
+        if self.accessLog:
+            super().log(request)
+
+
 class _CloseOnStop(Service):
     """Closes the SockJS services (their sessions and timers) when twistd stops."""
 
@@ -411,7 +427,8 @@ def makeService(config: Options) -> IService:
         made.append(resource)
         return resource
 
-    site = Site(buildRoot(config, resourceFactory))
+    site = _Site(buildRoot(config, resourceFactory))  # type: ignore[no-untyped-call]
+    site.accessLog = bool(config["access-log"])
     # Refuse oversized request bodies while they arrive, as SockJSFactory's sites do.
     site.requestFactory = body_limited_request(config.sockjsOptions["max_message_bytes"])
     service = MultiService()

@@ -82,7 +82,7 @@ def test_everyOptionHasAFlag() -> None:
     for flag in FLAGS.values():
         if flag is not None:
             assert flag in usage
-    for flag in ("--listen", "--factory", "--static"):
+    for flag in ("--listen", "--factory", "--static", "--access-log"):
         assert flag in usage
 
 
@@ -272,5 +272,14 @@ def test_makeServiceListensOnEveryEndpoint() -> None:
         [site] = sites
         assert isinstance(site, Site)
         assert isinstance(child(site.resource, b"echo"), SockJSResource)
+        assert site.accessLog is False  # type: ignore[attr-defined]
     finally:
         service.stopService()
+
+
+def test_accessLogFlag() -> None:
+    options = tap.Options(reactor=MemoryReactorClock())
+    options.parseOptions(["--access-log"])
+    service = tap.makeService(options)
+    [site] = {svc.factory for svc in service if isinstance(svc, StreamServerEndpointService)}
+    assert site.accessLog is True

@@ -35,6 +35,7 @@ def test_helpListsEveryOption() -> None:
         "--expose-cookies",
         "--base-url",
         "--disable-cors",
+        "--access-log",
     ):
         assert flag in result.stdout, flag
 
