@@ -25,9 +25,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -109,7 +110,14 @@ def ensure_node_peer() -> str | None:
     (PEERS / "node").mkdir(parents=True, exist_ok=True)
     (PEERS / "node" / "package.json").write_text('{"private": true}\n')
     run_quiet(
-        ["npm", "install", "--no-audit", "--no-fund", "--no-save", f"sockjs@{SOCKJS_NODE_VERSION}"],
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            f"sockjs@{SOCKJS_NODE_VERSION}",
+        ],
         cwd=PEERS / "node",
     )
     return SOCKJS_NODE_VERSION
@@ -125,12 +133,121 @@ def ensure_aiohttp_peer() -> str | None:
     if py.exists():
         out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True)
         if out.returncode == 0 and out.stdout.split()[0] == AIOHTTP_SOCKJS_VERSION:
-            return "sockjs %s, aiohttp %s" % tuple(out.stdout.split())
+            return "sockjs {}, aiohttp {}".format(*out.stdout.split())
     log(f"installing aiohttp sockjs {AIOHTTP_SOCKJS_VERSION} into {PEERS / 'venv'}")
     run_quiet([sys.executable, "-m", "venv", str(PEERS / "venv")])
     run_quiet([str(py), "-m", "pip", "install", "-q", f"sockjs=={AIOHTTP_SOCKJS_VERSION}"])
     out = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, check=True)
-    return "sockjs %s, aiohttp %s" % tuple(out.stdout.split())
+    return "sockjs {}, aiohttp {}".format(*out.stdout.split())
+
+
+def ensure_pyspy() -> Path:
+    spy = PEERS / "venv" / "bin" / "py-spy"
+    if not spy.exists():
+        if not venv_python().exists():
+            run_quiet([sys.executable, "-m", "venv", str(PEERS / "venv")])
+        log("installing py-spy into " + str(PEERS / "venv"))
+        run_quiet([str(venv_python()), "-m", "pip", "install", "-q", "py-spy"])
+    return spy
+
+
+def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    selfc: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        total += count
+        frames = []
+        for fr in stack.split(";"):
+            name, _, where = fr.partition(" (")
+            path = where.rstrip(")").rsplit(":", 1)[0]
+            parts = path.split("/")
+            short = "/".join(parts[-2:]) if len(parts) > 1 else path
+            frames.append(f"{name} ({short})")
+        if frames:
+            selfc[frames[-1]] = selfc.get(frames[-1], 0) + count
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + count
+
+    def pct(d: dict[str, int]) -> list[tuple[str, float]]:
+        return [(k, v / total) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "self": pct(selfc), "inclusive": pct(incl)}
+
+
+def run_profiles(
+    specs: list[ServerSpec],
+    names: list[str],
+    wls: list[Workload],
+    server_cores: set[int] | None,
+    loadgen_cores: set[int] | None,
+    logdir: Path,
+) -> dict[str, Any]:
+    """Profile the named Python servers with py-spy while each throughput workload runs.
+    Separate from the measured rounds: sampling costs the server some speed."""
+    spy = ensure_pyspy()
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name not in names or spec.name == "sockjs-node":
+            continue
+        server = Server(spec, 25, server_cores, logdir)
+        try:
+            for w in wls:
+                if w.idle or (spec.raw and not w.ws):
+                    continue
+                raw = logdir / f"profile-{spec.name}-{w.name.replace(' ', '_')}.txt"
+                dur = w.args.get("duration", 4)
+                cmd = [
+                    str(spy),
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--duration",
+                    str(int(max(1, dur))),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                ]
+                holder: dict[str, subprocess.Popen[bytes]] = {}
+
+                def start_spy(
+                    cmd: list[str] = cmd, holder: dict[str, subprocess.Popen[bytes]] = holder
+                ) -> None:
+                    holder["p"] = subprocess.Popen(
+                        cmd,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        preexec_fn=preexec(loadgen_cores),
+                    )
+
+                log(f"profiling {spec.name}: {w.name} ...")
+                run_loadgen(server, w, loadgen_cores, on_measure_start=start_spy)
+                if "p" in holder:
+                    holder["p"].wait(60)
+                if raw.exists():
+                    summary_ = summarize_profile(raw)
+                    out.setdefault(spec.name, {})[w.name] = summary_
+                    txt = raw.with_name(raw.stem + "-top.txt")
+                    with txt.open("w") as f:
+                        f.write(f"{spec.name} {w.name}: {summary_['samples']} samples\n\nself:\n")
+                        for k, v in summary_["self"]:
+                            f.write(f"  {v:6.1%}  {k}\n")
+                        f.write("\ninclusive:\n")
+                        for k, v in summary_["inclusive"]:
+                            f.write(f"  {v:6.1%}  {k}\n")
+                    log(f"   {txt}")
+        finally:
+            server.stop()
+    return out
 
 
 def txsockjs_command(port: int, heartbeat: float) -> tuple[list[str], str] | None:
@@ -139,13 +256,24 @@ def txsockjs_command(port: int, heartbeat: float) -> tuple[list[str], str] | Non
     env = server_env()
     helptext = subprocess.run(
         [sys.executable, "-m", "twisted", "sockjs", "--help"],
-        capture_output=True, text=True, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
     )
     if helptext.returncode == 0 and "--listen" in helptext.stdout:
         argv = [sys.executable, "-m", "twisted", "sockjs"]
         # twistd -n sockjs; `python -m twisted` runs the same plugin without daemonising
-        argv = [shutil.which("twistd") or "twistd", "-n", "--pidfile=", "-l", "-", "sockjs",
-                "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=4096"]
+        argv = [
+            shutil.which("twistd") or "twistd",
+            "-n",
+            "--pidfile=",
+            "-l",
+            "-",
+            "sockjs",
+            "--listen",
+            f"tcp:{port}:interface=127.0.0.1:backlog=4096",
+        ]
         for opt in ("--heartbeat-delay", "--heartbeat", "--heartbeat_delay"):
             if opt in helptext.stdout:
                 argv += [opt, str(heartbeat)]
@@ -153,11 +281,16 @@ def txsockjs_command(port: int, heartbeat: float) -> tuple[list[str], str] | Non
         return argv, "twistd -n sockjs"
     probe = subprocess.run(
         [sys.executable, "-c", "import txsockjs.testing.conformance"],
-        capture_output=True, text=True, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
     )
     if probe.returncode == 0:
         argv = [sys.executable, "-m", "txsockjs.testing.conformance", "--port", str(port)]
-        h = subprocess.run(argv[:3] + ["--help"], capture_output=True, text=True, cwd=REPO, env=env)
+        h = subprocess.run(
+            argv[:3] + ["--help"], capture_output=True, text=True, cwd=REPO, env=env
+        )
         for opt in ("--heartbeat-delay", "--heartbeat", "--heartbeat_delay"):
             if opt in h.stdout:
                 argv += [opt, str(heartbeat)]
@@ -191,7 +324,10 @@ def build_servers(wanted: list[str]) -> list[ServerSpec]:
         if name == "txsockjs":
             found = txsockjs_command(0, 5)
             if found is None:
-                log("txsockjs: no twistd plugin `sockjs` and no txsockjs.testing.conformance yet; skipped")
+                log(
+                    "txsockjs: no twistd plugin `sockjs` and no "
+                    "txsockjs.testing.conformance yet; skipped"
+                )
                 continue
             argv0, how = found
             hb_ok = any(a.startswith("--heartbeat") for a in argv0)
@@ -200,17 +336,31 @@ def build_servers(wanted: list[str]) -> list[ServerSpec]:
                 got = txsockjs_command(port, hb)
                 return got[0] if got else None
 
-            specs.append(ServerSpec("txsockjs", f"txsockjs ({how})", tx, version=how,
-                                    heartbeat_ok=hb_ok))
+            specs.append(
+                ServerSpec("txsockjs", f"txsockjs ({how})", tx, version=how, heartbeat_ok=hb_ok)
+            )
         elif name == "autobahn":
             import autobahn
+
             import twisted
 
             def ab(port: int, hb: float) -> list[str]:
-                return [sys.executable, str(SERVERS_DIR / "autobahn_raw_echo.py"), str(port), str(hb)]
+                return [
+                    sys.executable,
+                    str(SERVERS_DIR / "autobahn_raw_echo.py"),
+                    str(port),
+                    str(hb),
+                ]
 
-            specs.append(ServerSpec("autobahn", "raw autobahn echo", ab, raw=True,
-                                    version=f"autobahn {autobahn.__version__}, Twisted {twisted.__version__}"))
+            specs.append(
+                ServerSpec(
+                    "autobahn",
+                    "raw autobahn echo",
+                    ab,
+                    raw=True,
+                    version=f"autobahn {autobahn.__version__}, Twisted {twisted.__version__}",
+                )
+            )
         elif name == "sockjs-node":
             v = ensure_node_peer()
             if v is None:
@@ -220,13 +370,22 @@ def build_servers(wanted: list[str]) -> list[ServerSpec]:
             def sn(port: int, hb: float) -> list[str]:
                 return ["node", str(SERVERS_DIR / "sockjs_node_echo.js"), str(port), str(hb)]
 
-            node_v = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-            specs.append(ServerSpec("sockjs-node", "sockjs-node", sn, version=f"sockjs {v}, node {node_v}"))
+            node_v = subprocess.run(
+                ["node", "--version"], capture_output=True, text=True
+            ).stdout.strip()
+            specs.append(
+                ServerSpec("sockjs-node", "sockjs-node", sn, version=f"sockjs {v}, node {node_v}")
+            )
         elif name == "aiohttp":
             v = ensure_aiohttp_peer()
 
             def ai(port: int, hb: float) -> list[str]:
-                return [str(venv_python()), str(SERVERS_DIR / "aiohttp_sockjs_echo.py"), str(port), str(hb)]
+                return [
+                    str(venv_python()),
+                    str(SERVERS_DIR / "aiohttp_sockjs_echo.py"),
+                    str(port),
+                    str(hb),
+                ]
 
             specs.append(ServerSpec("aiohttp", "aiohttp sockjs", ai, version=v or ""))
         else:
@@ -252,7 +411,11 @@ class Server:
         self.logfile.write("# " + " ".join(argv) + "\n")
         self.logfile.flush()
         self.proc = subprocess.Popen(
-            argv, stdout=self.logfile, stderr=subprocess.STDOUT, cwd=REPO, env=server_env(),
+            argv,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=server_env(),
             preexec_fn=preexec(cores),
         )
         self.wait_ready()
@@ -261,7 +424,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.spec.name} exited with {self.proc.returncode}; see {self.logfile.name}")
+                raise RuntimeError(
+                    f"{self.spec.name} exited with {self.proc.returncode}; see {self.logfile.name}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
@@ -302,15 +467,34 @@ class Workload:
     args: dict[str, float] = field(default_factory=dict)
 
 
-def workloads(quick: bool) -> list[Workload]:
+def workloads(quick: bool, smoke: bool = False) -> list[Workload]:
+    if smoke:  # a few seconds: that the harness still runs, not how fast anything is
+        t = {"warmup": 0.1, "duration": 0.5}
+        return [
+            Workload("ws 10x2", "ws", 10, 2, args=t),
+            Workload("xhr-streaming 5", "xhr-streaming", 5, 1, ws=False, args=t),
+            Workload("xhr-polling 5", "xhr-polling", 5, 1, ws=False, args=t),
+            Workload(
+                "idle ws 20",
+                "idle-ws",
+                20,
+                idle=True,
+                args={"heartbeat": 0.5, "idle": 1.2, "settle": 0.1},
+            ),
+        ]
     if quick:
         t = {"warmup": 0.3, "duration": 1.0}
         return [
             Workload("ws 100x4", "ws", 100, 4, args=t),
             Workload("xhr-streaming 20", "xhr-streaming", 20, 1, ws=False, args=t),
             Workload("xhr-polling 20", "xhr-polling", 20, 1, ws=False, args=t),
-            Workload("idle ws 200", "idle-ws", 200, idle=True,
-                     args={"heartbeat": 1, "idle": 2.2, "settle": 0.3}),
+            Workload(
+                "idle ws 200",
+                "idle-ws",
+                200,
+                idle=True,
+                args={"heartbeat": 1, "idle": 2.2, "settle": 0.3},
+            ),
         ]
     t = {"warmup": 1, "duration": 4}
     idle = {"heartbeat": 5, "idle": 16, "settle": 1}
@@ -321,26 +505,44 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("xhr-streaming 100", "xhr-streaming", 100, 1, ws=False, args=t),
         Workload("xhr-polling 100", "xhr-polling", 100, 1, ws=False, args=t),
         Workload("idle ws 10000", "idle-ws", 10000, idle=True, args=idle),
-        Workload("idle xhr-streaming 10000", "idle-xhr-streaming", 10000, idle=True, ws=False,
-                 args=idle),
+        Workload(
+            "idle xhr-streaming 10000", "idle-xhr-streaming", 10000, idle=True, ws=False, args=idle
+        ),
     ]
 
 
-def run_loadgen(server: Server, wl: Workload, cores: set[int] | None) -> dict[str, Any]:
+def run_loadgen(
+    server: Server,
+    wl: Workload,
+    cores: set[int] | None,
+    on_measure_start: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     mode = wl.mode
     if server.spec.raw:
         mode = {"ws": "ws-raw", "idle-ws": "idle-ws-raw"}[mode]
-    argv = ["node", str(LOADGEN), "--port", str(server.port), "--mode", mode,
-            "--sessions", str(wl.sessions), "--inflight", str(wl.inflight),
-            "--timeout", str(20 + wl.sessions / 200)]
+    argv = [
+        "node",
+        str(LOADGEN),
+        "--port",
+        str(server.port),
+        "--mode",
+        mode,
+        "--sessions",
+        str(wl.sessions),
+        "--inflight",
+        str(wl.inflight),
+        "--timeout",
+        str(20 + wl.sessions / 200),
+    ]
     for k, v in wl.args.items():
         argv += [f"--{k}", str(v)]
     pid = server.pid
     rss_before = rss_kb(pid)
     marks: dict[str, Any] = {}
     result: dict[str, Any] = {}
-    lg = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          preexec_fn=preexec(cores))
+    lg = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec(cores)
+    )
     assert lg.stdout is not None
     for line in lg.stdout:
         t = time.monotonic()
@@ -350,10 +552,18 @@ def run_loadgen(server: Server, wl: Workload, cores: set[int] | None) -> dict[st
             continue
         kind = ev.get("event")
         if kind in ("measure_start", "measure_end", "idle_start", "idle_end"):
-            marks[kind] = (t, cpu_ticks(pid), rss_kb(pid), machine_busy_ticks(),
-                           sum(cpu_ticks(lg.pid)), sum(cpu_ticks(os.getpid())))
+            marks[kind] = (
+                t,
+                cpu_ticks(pid),
+                rss_kb(pid),
+                machine_busy_ticks(),
+                sum(cpu_ticks(lg.pid)),
+                sum(cpu_ticks(os.getpid())),
+            )
             if kind == "idle_start":
                 marks["idle_start_event"] = ev
+            if kind == "measure_start" and on_measure_start is not None:
+                on_measure_start()
         elif kind in ("result", "error"):
             result = ev
     try:
@@ -363,8 +573,11 @@ def run_loadgen(server: Server, wl: Workload, cores: set[int] | None) -> dict[st
         lg.wait()
     err = lg.stderr.read() if lg.stderr else ""
     if lg.returncode != 0 or result.get("event") != "result":
-        return {"failed": True, "error": result.get("error") or err[-500:] or f"exit {lg.returncode}",
-                "error_samples": result.get("error_samples")}
+        return {
+            "failed": True,
+            "error": result.get("error") or err[-500:] or f"exit {lg.returncode}",
+            "error_samples": result.get("error_samples"),
+        }
     start, end = ("idle_start", "idle_end") if wl.idle else ("measure_start", "measure_end")
     (t0, (u0, s0), rss0, m0, l0, o0), (t1, (u1, s1), rss1, m1, l1, o1) = marks[start], marks[end]
     cpu = (u1 - u0 + s1 - s0) / CLK_TCK
@@ -408,8 +621,17 @@ def render(report: dict[str, Any]) -> str:
     lines = []
     names = [s["name"] for s in servers]
     peers = [p for p in PEER_ORDER if p in names]
-    head = ["workload", "server", "msgs/s", "p50 ms", "p99 ms", "srv CPU s/100k", "srv kernel",
-            "loadgen CPU", "other CPU"] + [f"÷ {p}" for p in peers]
+    head = [
+        "workload",
+        "server",
+        "msgs/s",
+        "p50 ms",
+        "p99 ms",
+        "srv CPU s/100k",
+        "srv kernel",
+        "loadgen CPU",
+        "other CPU",
+    ] + [f"÷ {p}" for p in peers]
     rows = [head]
     for wl in report["workloads"]:
         if wl["idle"]:
@@ -419,7 +641,10 @@ def render(report: dict[str, Any]) -> str:
             if r is None:
                 continue
             if r.get("failed"):
-                rows.append([wl["name"], name, "failed: " + str(r.get("error"))[:60]] + [""] * (len(head) - 3))
+                rows.append(
+                    [wl["name"], name, "failed: " + str(r.get("error"))[:60]]
+                    + [""] * (len(head) - 3)
+                )
                 continue
             ratios = []
             for p in peers:
@@ -428,17 +653,37 @@ def render(report: dict[str, Any]) -> str:
                     ratios.append("")
                 else:
                     ratios.append(f"{r['msgs_per_s'] / pr['msgs_per_s']:.2f}x")
-            rows.append([
-                wl["name"], name, fmt(r["msgs_per_s"]), fmt(r["p50_ms"], ".2f"),
-                fmt(r["p99_ms"], ".2f"), fmt(r.get("server_cpu_s_per_100k"), ".2f"),
-                fmt(r.get("server_kernel_share"), ".0%"),
-                fmt(r.get("loadgen_cpu_share"), ".0%") + (" (bound)" if r.get("loadgen_bound") else ""),
-                fmt(r.get("other_cpu_share"), ".0%"),
-            ] + ratios)
+            rows.append(
+                [
+                    wl["name"],
+                    name,
+                    fmt(r["msgs_per_s"]),
+                    fmt(r["p50_ms"], ".2f"),
+                    fmt(r["p99_ms"], ".2f"),
+                    fmt(r.get("server_cpu_s_per_100k"), ".2f"),
+                    fmt(r.get("server_kernel_share"), ".0%"),
+                    fmt(r.get("loadgen_cpu_share"), ".0%")
+                    + (" (bound)" if r.get("loadgen_bound") else ""),
+                    fmt(r.get("other_cpu_share"), ".0%"),
+                ]
+                + ratios
+            )
     if len(rows) > 1:
         lines.append(table(rows))
-    idle_rows = [["workload", "server", "opened", "opens/s", "kB/session", "idle srv CPU",
-                  "heartbeats on time", "max hb dev ms", "loadgen CPU", "other CPU"]]
+    idle_rows = [
+        [
+            "workload",
+            "server",
+            "opened",
+            "opens/s",
+            "kB/session",
+            "idle srv CPU",
+            "heartbeats on time",
+            "max hb dev ms",
+            "loadgen CPU",
+            "other CPU",
+        ]
+    ]
     for wl in report["workloads"]:
         if not wl["idle"]:
             continue
@@ -447,17 +692,26 @@ def render(report: dict[str, Any]) -> str:
             if r is None:
                 continue
             if r.get("failed"):
-                idle_rows.append([wl["name"], name, "failed: " + str(r.get("error"))[:60]] + [""] * 7)
+                idle_rows.append(
+                    [wl["name"], name, "failed: " + str(r.get("error"))[:60]] + [""] * 7
+                )
                 continue
-            idle_rows.append([
-                wl["name"], name, fmt(r["opened"]), fmt(r["opens_per_s"]),
-                fmt(r["kb_per_session"], ".1f"), fmt(r["server_cpu_share"], ".1%"),
-                fmt(r["heartbeats_on_time"]) + f" ({r['heartbeat_late']} late/"
-                f"{r['heartbeat_intervals']}, {r['first_heartbeat_late']} first late, "
-                f"{r['sessions_missing_heartbeats']} missing)",
-                fmt(r["heartbeat_max_dev_ms"], ".0f"), fmt(r.get("loadgen_cpu_share"), ".0%"),
-                fmt(r.get("other_cpu_share"), ".0%"),
-            ])
+            idle_rows.append(
+                [
+                    wl["name"],
+                    name,
+                    fmt(r["opened"]),
+                    fmt(r["opens_per_s"]),
+                    fmt(r["kb_per_session"], ".1f"),
+                    fmt(r["server_cpu_share"], ".1%"),
+                    fmt(r["heartbeats_on_time"]) + f" ({r['heartbeat_late']} late/"
+                    f"{r['heartbeat_intervals']}, {r['first_heartbeat_late']} first late, "
+                    f"{r['sessions_missing_heartbeats']} missing)",
+                    fmt(r["heartbeat_max_dev_ms"], ".0f"),
+                    fmt(r.get("loadgen_cpu_share"), ".0%"),
+                    fmt(r.get("other_cpu_share"), ".0%"),
+                ]
+            )
     if len(idle_rows) > 1:
         if lines:
             lines.append("")
@@ -465,8 +719,12 @@ def render(report: dict[str, Any]) -> str:
     targets = report.get("targets")
     if targets:
         lines.append("")
-        lines.append(table([["target (txsockjs)", "measured", "met"]] +
-                           [[t["target"], t["measured"], fmt(t["met"])] for t in targets]))
+        lines.append(
+            table(
+                [["target (txsockjs)", "measured", "met"]]
+                + [[t["target"], t["measured"], fmt(t["met"])] for t in targets]
+            )
+        )
     return "\n".join(lines)
 
 
@@ -474,7 +732,9 @@ def table(rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, r in enumerate(rows):
-        out.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+        out.append(
+            "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        )
         if n == 0:
             out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(out)
@@ -493,7 +753,9 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         a, b = get(wl, "txsockjs"), get(wl, peer)
         if a and b and b.get("msgs_per_s"):
             x = a["msgs_per_s"] / b["msgs_per_s"]
-            out.append({"target": f"{wl}: >= {want}x {peer}", "measured": f"{x:.2f}x", "met": x >= want})
+            out.append(
+                {"target": f"{wl}: >= {want}x {peer}", "measured": f"{x:.2f}x", "met": x >= want}
+            )
 
     for wl in ("ws 100x4", "ws 1000x4"):
         ratio(wl, "sockjs-node", 1.0)
@@ -506,17 +768,31 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         if w["idle"] and w["ws"]:
             r = get(w["name"], "txsockjs")
             if r:
-                out.append({"target": f"{w['name']}: < 12 kB/session",
-                            "measured": f"{r['kb_per_session']:.1f} kB", "met": r["kb_per_session"] < 12})
-                out.append({"target": f"{w['name']}: < 3% of a core idle",
-                            "measured": f"{r['server_cpu_share']:.1%}", "met": r["server_cpu_share"] < 0.03})
-                out.append({"target": f"{w['name']}: every heartbeat within 0.5 s",
-                            "measured": f"{r['heartbeat_late']} late of {r['heartbeat_intervals']}, "
-                                        f"max dev {r['heartbeat_max_dev_ms']:.0f} ms, "
-                                        f"{r['first_heartbeat_late']} first late (max "
-                                        f"{r['first_heartbeat_max_ms'] / 1000:.2f} s after open), "
-                                        f"{r['sessions_missing_heartbeats']} missing",
-                            "met": bool(r["heartbeats_on_time"])})
+                out.append(
+                    {
+                        "target": f"{w['name']}: < 12 kB/session",
+                        "measured": f"{r['kb_per_session']:.1f} kB",
+                        "met": r["kb_per_session"] < 12,
+                    }
+                )
+                out.append(
+                    {
+                        "target": f"{w['name']}: < 3% of a core idle",
+                        "measured": f"{r['server_cpu_share']:.1%}",
+                        "met": r["server_cpu_share"] < 0.03,
+                    }
+                )
+                out.append(
+                    {
+                        "target": f"{w['name']}: every heartbeat within 0.5 s",
+                        "measured": f"{r['heartbeat_late']} late of {r['heartbeat_intervals']}, "
+                        f"max dev {r['heartbeat_max_dev_ms']:.0f} ms, "
+                        f"{r['first_heartbeat_late']} first late (max "
+                        f"{r['first_heartbeat_max_ms'] / 1000:.2f} s after open), "
+                        f"{r['sessions_missing_heartbeats']} missing",
+                        "met": bool(r["heartbeats_on_time"]),
+                    }
+                )
     r = get("ws 1000x4", "txsockjs")
     if r and r.get("p50_ms"):
         x = r["p99_ms"] / r["p50_ms"]
@@ -526,18 +802,46 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------- main
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small counts, short windows (< 1 minute)")
-    ap.add_argument("--servers", default="txsockjs,autobahn,sockjs-node,aiohttp",
-                    help="comma-separated subset of txsockjs,autobahn,sockjs-node,aiohttp")
-    ap.add_argument("--workloads", default="",
-                    help="comma-separated substrings; run only workloads whose name contains one")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small counts, short windows (< 1 minute)"
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny counts, a few seconds per server: checks that the harness runs",
+    )
+    ap.add_argument(
+        "--servers",
+        default="txsockjs,autobahn,sockjs-node,aiohttp",
+        help="comma-separated subset of txsockjs,autobahn,sockjs-node,aiohttp",
+    )
+    ap.add_argument(
+        "--workloads",
+        default="",
+        help="comma-separated substrings; run only workloads whose name contains one",
+    )
     ap.add_argument("--duration", type=float, help="override the measuring window (s)")
-    ap.add_argument("--rounds", type=int, help="rounds of the throughput workloads (best kept); "
-                    "default 3, 1 with --quick")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds of the throughput workloads (best kept); default 3, 1 with --quick",
+    )
     ap.add_argument("--idle-sessions", type=int, help="override the idle session count")
+    ap.add_argument(
+        "--profile",
+        nargs="?",
+        const="txsockjs",
+        default="",
+        help="after measuring, profile these Python servers (default txsockjs) with "
+        "py-spy under each throughput workload; stacks go to the logs folder",
+    )
     ap.add_argument("--out", type=Path, help="JSON output path (default benchmarks/results/...)")
-    ap.add_argument("--require", default="", help="comma-separated servers that must run (else exit 1)")
+    ap.add_argument(
+        "--require", default="", help="comma-separated servers that must run (else exit 1)"
+    )
     args = ap.parse_args()
 
     if shutil.which("node") is None:
@@ -555,8 +859,8 @@ def main() -> int:
         if req not in [s.name for s in specs]:
             log(f"required server {req} is not available")
             return 1
-    rounds = args.rounds or (1 if args.quick else 3)
-    wls = workloads(args.quick)
+    rounds = args.rounds or (1 if args.quick or args.smoke else 3)
+    wls = workloads(args.quick, args.smoke)
     if args.workloads:
         keys = args.workloads.split(",")
         wls = [w for w in wls if any(k in w.name for k in keys)]
@@ -570,16 +874,30 @@ def main() -> int:
     report: dict[str, Any] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "quick": args.quick,
+        "smoke": args.smoke,
         "rounds": rounds,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "server_cores": sorted(server_cores) if server_cores else None,
-                    "loadgen_cores": sorted(loadgen_cores) if loadgen_cores else None,
-                    "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "server_cores": sorted(server_cores) if server_cores else None,
+            "loadgen_cores": sorted(loadgen_cores) if loadgen_cores else None,
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+        },
         "message_bytes": 100,
         "servers": [{"name": s.name, "label": s.label, "version": s.version} for s in specs],
-        "workloads": [{"name": w.name, "mode": w.mode, "sessions": w.sessions, "inflight": w.inflight,
-                       "idle": w.idle, "ws": w.ws, **w.args} for w in wls],
+        "workloads": [
+            {
+                "name": w.name,
+                "mode": w.mode,
+                "sessions": w.sessions,
+                "inflight": w.inflight,
+                "idle": w.idle,
+                "ws": w.ws,
+                **w.args,
+            }
+            for w in wls
+        ],
         "results": {},
     }
     results = report["results"]
@@ -596,7 +914,10 @@ def main() -> int:
                     log(f"{spec.name}: {e}")
                     for w in wls:
                         if not w.idle:
-                            results.setdefault(w.name, {})[spec.name] = {"failed": True, "error": str(e)}
+                            results.setdefault(w.name, {})[spec.name] = {
+                                "failed": True,
+                                "error": str(e),
+                            }
         for rnd in range(rounds):
             for w in [w for w in wls if not w.idle]:
                 for spec in specs:
@@ -605,7 +926,9 @@ def main() -> int:
                         continue
                     if server.proc.poll() is not None:
                         results.setdefault(w.name, {})[spec.name] = {
-                            "failed": True, "error": f"server exited ({server.proc.returncode})"}
+                            "failed": True,
+                            "error": f"server exited ({server.proc.returncode})",
+                        }
                         continue
                     log(f"[round {rnd + 1}/{rounds}] {spec.name}: {w.name} ...")
                     r = run_loadgen(server, w, loadgen_cores)
@@ -635,15 +958,25 @@ def main() -> int:
                 if server is not None:
                     server.stop()
             results.setdefault(w.name, {})[spec.name] = r
+    if args.profile:
+        report["profiles"] = run_profiles(
+            specs, args.profile.split(","), wls, server_cores, loadgen_cores, logdir
+        )
     report["targets"] = evaluate_targets(report)
     text = render(report)
-    out = args.out or RESULTS / f"results-{stamp}{'-quick' if args.quick else ''}.json"
+    out = (
+        args.out
+        or RESULTS
+        / f"results-{stamp}{'-quick' if args.quick else ''}{'-smoke' if args.smoke else ''}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     (out.with_suffix(".txt")).write_text(text + "\n")
     print(text)
     print(f"\nJSON: {out}\nlogs: {logdir}")
-    failed = [f"{w}/{s}" for w, by in report["results"].items() for s, r in by.items() if r.get("failed")]
+    failed = [
+        f"{w}/{s}" for w, by in report["results"].items() for s, r in by.items() if r.get("failed")
+    ]
     if failed:
         log("failed: " + ", ".join(failed))
         return 1
@@ -653,8 +986,14 @@ def main() -> int:
 def keep_best(slot: dict[str, Any], name: str, r: dict[str, Any]) -> None:
     """Keep the round with the most messages/s; remember every round's rate."""
     old = slot.get(name)
-    rates = (old or {}).get("rounds_msgs_per_s", []) + [None if r.get("failed") else r["msgs_per_s"]]
-    if old is None or old.get("failed") or (not r.get("failed") and r["msgs_per_s"] > old["msgs_per_s"]):
+    rates = (old or {}).get("rounds_msgs_per_s", []) + [
+        None if r.get("failed") else r["msgs_per_s"]
+    ]
+    if (
+        old is None
+        or old.get("failed")
+        or (not r.get("failed") and r["msgs_per_s"] > old["msgs_per_s"])
+    ):
         slot[name] = dict(r)
     slot[name]["rounds_msgs_per_s"] = rates
 
@@ -663,12 +1002,20 @@ def summary(r: dict[str, Any]) -> str:
     if r.get("failed"):
         return f"FAILED: {r.get('error')} {r.get('error_samples') or ''}"
     if "msgs_per_s" in r:
-        s = (f"{r['msgs_per_s']:,.0f} msg/s p50 {fmt(r['p50_ms'], '.2f')} ms p99 {fmt(r['p99_ms'], '.2f')} ms "
-             f"srv {fmt(r.get('server_cpu_s_per_100k'), '.2f')} s/100k, loadgen {r['loadgen_cpu_share']:.0%}")
+        s = (
+            f"{r['msgs_per_s']:,.0f} msg/s p50 {fmt(r['p50_ms'], '.2f')} ms "
+            f"p99 {fmt(r['p99_ms'], '.2f')} ms "
+            f"srv {fmt(r.get('server_cpu_s_per_100k'), '.2f')} s/100k, "
+            f"loadgen {r['loadgen_cpu_share']:.0%}, other {fmt(r.get('other_cpu_share'), '.0%')}"
+        )
     else:
-        s = (f"{r['opened']} open at {r['opens_per_s']:,.0f}/s, {r['kb_per_session']:.1f} kB/session, "
-             f"idle CPU {r['server_cpu_share']:.1%}, hb late {r['heartbeat_late']}/{r['heartbeat_intervals']} "
-             f"max dev {r['heartbeat_max_dev_ms']:.0f} ms, loadgen {r['loadgen_cpu_share']:.0%}")
+        s = (
+            f"{r['opened']} open at {r['opens_per_s']:,.0f}/s, "
+            f"{r['kb_per_session']:.1f} kB/session, idle CPU {r['server_cpu_share']:.1%}, "
+            f"hb late {r['heartbeat_late']}/{r['heartbeat_intervals']} "
+            f"first late {r['first_heartbeat_late']} missing {r['sessions_missing_heartbeats']} "
+            f"max dev {r['heartbeat_max_dev_ms']:.0f} ms, loadgen {r['loadgen_cpu_share']:.0%}"
+        )
     if r.get("errors"):
         s += f" errors {r['errors']}: {r.get('error_samples')}"
     return s
