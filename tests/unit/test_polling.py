@@ -174,10 +174,16 @@ def test_jsonp_polling_and_send(service: Service) -> None:
         "/s/0/j/jsonp_send", b'["%61bc"]', headers={"Content-Type": "text/plain"}
     ).response
     assert raw.body == b"ok"
-    assert service.protocol.received == [b"x", b"%61bc"]
+    utf8 = service.http.post(
+        "/s/0/j/jsonp_send",
+        b"d=%5B%22h%C3%A9+%E2%82%AC%22%5D",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
+    ).response
+    assert utf8.body == b"ok"
+    assert service.protocol.received == [b"x", b"%61bc", "hé €".encode()]
     service.turn()
     assert service.http.get("/s/0/j/jsonp?c=x").response.body == (
-        b'/**/x("a[\\"x\\",\\"%61bc\\"]");\r\n'
+        b'/**/x("a[\\"x\\",\\"%61bc\\",\\"h\\\\u00e9 \\\\u20ac\\"]");\r\n'
     )
 
 

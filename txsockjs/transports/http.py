@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
+from twisted.web.http import parse_qs
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
@@ -274,7 +275,7 @@ class SendResource(SockJSLeaf):
         if self.name == JSONP_SEND_NAME:
             content_type = request.getHeader(b"content-type") or b""
             if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
-                values = parse_qs(body, keep_blank_values=True).get(b"d") or [b""]
+                values = parse_qs(body, 1).get(b"d") or [b""]
                 return values[0]
         return body
 
