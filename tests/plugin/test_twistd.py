@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sockjs_helpers import ServerProcess, XHRSession, info, request, run, twistd
 
@@ -131,3 +133,53 @@ def test_installedCommandWorksFromAnyDirectory(tmp_path: object) -> None:
     result = run(TWISTD + ["--help"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
     assert "sockjs" in result.stdout, result.stdout
+
+
+def _makeCertificate(directory: Any) -> tuple[Any, Any]:
+    """The throwaway certificate of examples/tls.py."""
+    import importlib.util
+
+    from sockjs_helpers import EXAMPLES
+
+    spec = importlib.util.spec_from_file_location("tls_example", EXAMPLES / "tls.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    key, certificate = module.makeCertificate(directory)
+    return key, certificate
+
+
+def test_tlsAndUnixListeners(tmp_path: Any) -> None:
+    import socket
+    import ssl
+
+    key, certificate = _makeCertificate(tmp_path)
+    sock = tmp_path / "sockjs.sock"
+    args = (
+        TWISTD
+        + COMMON
+        + [
+            "sockjs",
+            f"--listen=ssl:0:interface=127.0.0.1:privateKey={key}:certKey={certificate}",
+            f"--listen=unix:{sock}",
+        ]
+    )
+    with ServerProcess(args) as server:
+        port = server.port(r"starting on (\d+)")
+        context = ssl.create_default_context(cafile=str(certificate))
+        base = f"https://127.0.0.1:{port}/echo"
+        assert info(base, context)["websocket"] is True
+        session = XHRSession(base, context)
+        session.send("over TLS")
+        assert session.receive(1) == ["over TLS"]
+
+        server.waitFor(r"starting on .*sockjs\.sock")
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(15)
+            client.connect(str(sock))
+            client.sendall(b"GET /echo/info HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 200"), answer
+        assert b'"websocket":true' in answer

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from urllib.parse import parse_qs
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
