@@ -274,7 +274,7 @@ class SendResource(SockJSLeaf):
         if self.name == JSONP_SEND_NAME:
             content_type = request.getHeader(b"content-type") or b""
             if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
-                values = parse_qs(body, 1).get(b"d") or [b""]
+                values: list[bytes] = parse_qs(body, 1).get(b"d") or [b""]
                 return values[0]
         return body
 
