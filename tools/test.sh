@@ -10,7 +10,8 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; th
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]'
+# compat mode: the default editable install hides twisted/plugins/ from Twisted's plugin scan
+python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]' --config-settings editable_mode=compat
 # sockjs-client is installed from the npm registry at test time, never committed.
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 

@@ -34,7 +34,18 @@ def test_legacy_module_names() -> None:
     assert LegacyFactory is SockJSFactory
     assert LegacyMulti is SockJSMultiFactory
     assert LegacyResource is SockJSResource
-    assert legacy_broadcast is txsockjs.broadcast
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+    target = Recorder()
+    legacy_broadcast(b"caf\xc3\xa9", [target])  # type: ignore[list-item]
+    txsockjs.broadcast([target], "tea")  # type: ignore[list-item]
+    assert target.written == ["café".encode(), b"tea"]
 
 
 def echo() -> Factory:
