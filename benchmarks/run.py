@@ -860,6 +860,8 @@ def main() -> int:
             log(f"required server {req} is not available")
             return 1
     rounds = args.rounds or (1 if args.quick or args.smoke else 3)
+    if args.retries is None:
+        args.retries = 0 if args.smoke else 1 if args.quick else 2
     wls = workloads(args.quick, args.smoke)
     if args.workloads:
         keys = args.workloads.split(",")
@@ -933,6 +935,15 @@ def main() -> int:
                     log(f"[round {rnd + 1}/{rounds}] {spec.name}: {w.name} ...")
                     r = run_loadgen(server, w, loadgen_cores)
                     log("   " + summary(r))
+                    # Other work took a good share of the machine: try again, a few times.
+                    for _ in range(args.retries):
+                        if r.get("failed") or (r.get("other_cpu_share") or 0) <= args.busy:
+                            break
+                        keep_best(results.setdefault(w.name, {}), spec.name, r)
+                        log(f"   machine busy ({r['other_cpu_share']:.0%} other CPU): again")
+                        time.sleep(1)
+                        r = run_loadgen(server, w, loadgen_cores)
+                        log("   " + summary(r))
                     keep_best(results.setdefault(w.name, {}), spec.name, r)
     finally:
         for server in running.values():

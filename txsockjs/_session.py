@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
@@ -124,16 +124,6 @@ class Session:
         if self._receiver is receiver:
             self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
             self._flush()
-        self._update_producer()
-
-    def detach(self, receiver: IReceiver) -> None:
-        """The receiver is done (normally); the session waits for the next one."""
-        if self._receiver is not receiver:
-            return
-        self._receiver = None
-        self._receiver_paused = False
-        self._service.heartbeats.cancel(self)
-        self._service.expire_later(self)
         self._update_producer()
 
     def receiverLost(self, receiver: IReceiver) -> None:
@@ -481,7 +471,3 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<SockJS session {self._info.transport_name} {self._state}>"
-
-    # Support ``print(session)`` style introspection without exposing the key.
-    def __getstate__(self) -> dict[str, Any]:
-        raise TypeError("SockJS sessions cannot be pickled")
