@@ -92,7 +92,7 @@ class Servers:
         return entries
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def servers() -> Iterator[Servers]:
     external = os.environ.get("TXSOCKJS_BROWSER_PORTS")
     if external:
@@ -145,7 +145,7 @@ def servers() -> Iterator[Servers]:
             proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(servers: Servers) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -221,7 +221,7 @@ def _run_page(
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def transport_run(browser: Any, servers: Servers) -> Callable[[str, str], PageRun]:
     """One page load per (transport, origin mode) runs every check; later calls reuse it."""
     cache: dict[tuple[str, str], PageRun] = {}
@@ -248,7 +248,7 @@ def transport_run(browser: Any, servers: Servers) -> Callable[[str, str], PageRu
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cookie_run(browser: Any, servers: Servers) -> Callable[[str, str], dict[str, Any]]:
     """Two sessions of the JSESSIONID service in one fresh browser context.
 
