@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
@@ -62,9 +62,34 @@ class Session:
     Made by :class:`~txsockjs._service.SessionService`; applications never build one.
     """
 
-    disconnecting = False
+    __slots__ = (
+        "__weakref__",
+        "_close_frame",
+        "_dirty",
+        "_inbox",
+        "_inbox_drained",
+        "_info",
+        "_key",
+        "_lost_reason",
+        "_opened",
+        "_over_watermark",
+        "_pending_utf8",
+        "_producer",
+        "_producer_paused",
+        "_protocol",
+        "_queue",
+        "_queued_bytes",
+        "_reading_paused",
+        "_receiver",
+        "_receiver_paused",
+        "_service",
+        "_state",
+        "_streaming",
+        "disconnecting",
+    )
 
     def __init__(self, service: SessionService, info: ConnectionInfo, key: bytes | None):
+        self.disconnecting = False
         self._service = service
         self._info = info
         self._key = key
@@ -371,15 +396,18 @@ class Session:
         if producer is None or self._state == CLOSED_STATE:
             return
         blocked = self._over_watermark or self._receiver_paused
+        # Call the methods, never adapt: producers need not declare their interface
+        # (twisted.protocols.basic.FileSender provides only IProducer), and Twisted's own
+        # consumers call them the same way.
         if self._streaming:
             if blocked and not self._producer_paused:
                 self._producer_paused = True
-                IPushProducer(producer).pauseProducing()
+                cast(IPushProducer, producer).pauseProducing()
             elif not blocked and self._producer_paused:
                 self._producer_paused = False
-                IPushProducer(producer).resumeProducing()
+                cast(IPushProducer, producer).resumeProducing()
         elif not blocked and not self._queue and self._state == OPEN_STATE:
-            IPullProducer(producer).resumeProducing()
+            cast(IPullProducer, producer).resumeProducing()
 
     # -- IPushProducer: pause delivery of client messages -------------------------------------
 
