@@ -35,6 +35,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
 function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
 function fail(msg) { emit({ event: 'error', error: msg }); process.exit(2); }
 const now = () => performance.now();
+const IDLE = opts.mode.startsWith('idle');
 
 // ---------------------------------------------------------------- the message
 // SIZE printable ASCII characters that JSON leaves alone, so every server sends them back
@@ -100,6 +101,7 @@ class Session {
     this.heartbeats = [];
     this.verified = false;
     this.stopped = false;
+    this.inRead = false;  // while set, replies wait for the end of the read: one write
   }
   pushStamp(t) {
     const k = this.stamps.length;
@@ -118,7 +120,7 @@ class Session {
     }
     this.inflight -= n;
     if (this.inflight < 0) { this.inflight = 0; }
-    this.pump();
+    if (!this.inRead) { this.pump(); }
   }
   gotHeartbeat() { this.heartbeats.push(now()); }
 }
@@ -159,6 +161,11 @@ class WsSession extends Session {
     this.sock.on('close', () => { if (!this.stopped) { error('ws closed by server'); } this.closed = true; });
   }
   onData(d) {
+    this.inRead = true;
+    try { this.parse(d); } finally { this.inRead = false; }
+    if (this.opened) { this.pump(); }
+  }
+  parse(d) {
     let buf = this.pending === null ? d : Buffer.concat([this.pending, d]);
     this.pending = null;
     let pos = 0;
@@ -227,7 +234,7 @@ class WsSession extends Session {
     else { error('unknown frame ' + buf.toString('utf8', start, Math.min(end, start + 40))); }
   }
   pump() {
-    if (this.stopped || !running) { return; }
+    if (this.stopped || !running || IDLE) { return; }
     let n = opts.inflight - this.inflight;
     if (n <= 0) { return; }
     const t = now();

@@ -809,6 +809,17 @@ def main() -> int:
         "--quick", action="store_true", help="small counts, short windows (< 1 minute)"
     )
     ap.add_argument(
+        "--busy",
+        type=float,
+        default=0.3,
+        help="other processes' CPU share (of one core) above which a round is run again",
+    )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        help="most extra tries of a busy round (default 2; 1 with --quick, 0 with --smoke)",
+    )
+    ap.add_argument(
         "--smoke",
         action="store_true",
         help="tiny counts, a few seconds per server: checks that the harness runs",
