@@ -122,7 +122,12 @@ class Session:
             self._flush()
             return
         self._protocol = protocol
-        protocol.makeConnection(self)
+        try:
+            protocol.makeConnection(self)
+        except Exception:
+            _log.failure("The protocol raised in connectionMade")
+            self._service.log("error", "The protocol raised in connectionMade")
+            self.close(*SERVER_ERROR)
 
     def attach(self, receiver: IReceiver) -> None:
         """

@@ -317,3 +317,15 @@ def test_factory_refuses_large_bodies_while_streaming_in() -> None:
     exchange.channel.dataReceived(b"40\r\n" + b"x" * 64 + b"\r\n")
     assert exchange.response.status == 413
     factory.stopFactory()
+
+
+class RaisingOnConnect(Protocol):
+    def connectionMade(self) -> None:
+        raise RuntimeError("boom")
+
+
+def test_protocol_raising_in_connection_made_closes_with_1011(service: Service) -> None:
+    service.resource.service.factory = Factory.forProtocol(RaisingOnConnect)
+    assert service.http.post("/s/0/r/xhr").response.body == b"o\n"
+    assert service.http.post("/s/0/r/xhr").response.body == b'c[1011,"Server error"]\n'
+    service.idle()
