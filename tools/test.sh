@@ -22,3 +22,5 @@ if [ -f doc/conf.py ]; then
     python3 -m sphinx -W --keep-going -q -b html doc /tmp/txsockjs-doc-build
 fi
 python3 -m pytest -q "$@"
+# The integration tests again, on the asyncio reactor.
+python3 -m pytest -q -p no:cacheprovider tests/integration --reactor asyncio
