@@ -127,7 +127,7 @@ class Session:
         except Exception:
             _log.failure("The protocol raised in connectionMade")
             self._service.log("error", "The protocol raised in connectionMade")
-            self.close(*SERVER_ERROR)
+            self.closeOnError(*SERVER_ERROR)
 
     def attach(self, receiver: IReceiver) -> None:
         """
@@ -241,7 +241,7 @@ class Session:
         except Exception:
             _log.failure("The protocol raised while receiving a SockJS message")
             self._service.log("error", "The protocol raised while receiving a message")
-            self.close(*SERVER_ERROR)
+            self.closeOnError(*SERVER_ERROR)
 
     # -- ITransport ---------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class Session:
             )
             self._service.log("error", f"protocol wrote invalid UTF-8: {error}")
             self._pending_utf8 = b""
-            self.close(*INVALID_UTF8)
+            self.closeOnError(*INVALID_UTF8)
             return
         self._pending_utf8 = data[used:]
         if text:
@@ -296,12 +296,19 @@ class Session:
         self.close()
 
     def close(self, code: int = 1000, reason: str = "Normal closure") -> None:
-        """Close the session with ``code`` and ``reason`` once queued messages are sent."""
-        if self._state != OPEN_STATE:
-            return
-        if not (code == 1000 or 1001 <= code <= 1015 or 3000 <= code <= 4999):
+        """
+        Close the session with ``code`` and ``reason`` once queued messages are sent.
+
+        :raises ValueError: for a code other than 1000 or an application code (3000-4999).
+        """
+        if not (code == 1000 or 3000 <= code <= 4999):
             raise ValueError(f"close code must be 1000 or 3000-4999, not {code}")
-        self._begin_close(close_frame(code, reason))
+        self.closeOnError(code, reason)
+
+    def closeOnError(self, code: int, reason: str) -> None:
+        """Close the session because something went wrong; any close code is allowed."""
+        if self._state == OPEN_STATE:
+            self._begin_close(close_frame(code, reason))
 
     def abortConnection(self) -> None:
         """Close now: queued messages are dropped."""
