@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import subprocess
 import sys
 import time
@@ -27,24 +26,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import unavailable
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 ARTIFACTS = HERE / "artifacts"
 SOCKJS_CLIENT = HERE / "node_modules" / "sockjs-client" / "dist" / "sockjs.min.js"
 SOCKJS_CLIENT_VERSION = "1.6.1"
-
-#: The flags this machine's Chromium needs: no sandbox as root, and no background traffic to
-#: the (closed) outside network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 #: Must match tests/browser/server.py.
 HEARTBEAT_DELAY = 0.5
@@ -52,23 +40,6 @@ CLOSE_CODE = 4001
 CLOSE_REASON = "bye"
 
 SERVER_START_TIMEOUT = 30.0
-
-
-def unavailable(why: str) -> None:
-    """Skip locally, fail loudly in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run in CI: {why}", pytrace=False)
-    pytest.skip(why)
-
-
-def chromium_path() -> str:
-    path = os.environ.get("TXSOCKJS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.access(path, os.X_OK):
-        unavailable(
-            f"no Chromium at {path}: run tools/test.sh or `apt-get install chromium` "
-            "(or set TXSOCKJS_CHROMIUM)"
-        )
-    return path
 
 
 @dataclass
@@ -146,18 +117,8 @@ def servers() -> Iterator[Servers]:
 
 
 @pytest.fixture(scope="package")
-def browser(servers: Servers) -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is not installed: pip install -e '.[test]'")
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+def browser(servers: Servers, chromium: Any) -> Any:
+    return chromium
 
 
 @dataclass

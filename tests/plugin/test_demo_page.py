@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,27 +19,12 @@ from typing import Any
 import pytest
 from sockjs_helpers import ROOT, ServerProcess, twistd
 
+from tests.conftest import unavailable
+
 pytestmark = pytest.mark.browser
 
 SOCKJS_CLIENT = ROOT / "tests" / "browser" / "node_modules" / "sockjs-client" / "dist"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 15_000
-
-
-def unavailable(why: str) -> None:
-    """Skip on a developer's machine, fail in CI, which must run these tests."""
-    if os.environ.get("CI"):
-        pytest.fail(f"demo page test cannot run in CI: {why}", pytrace=False)
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +64,8 @@ def demo(sockjsURL: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = os.environ.get("TXSOCKJS_CHROMIUM") or shutil.which("chromium")
-    if not executable:
-        unavailable("no Chromium: `apt-get install chromium` (tools/test.sh does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+def browser(chromium: Any) -> Any:
+    return chromium
 
 
 @pytest.mark.parametrize(
@@ -138,3 +109,38 @@ def test_demoPage(demo: str, browser: Any, transport: str, tmp_path: Path) -> No
         page.wait_for_function("document.querySelector('#echo .state').textContent === 'closed'")
     finally:
         page.close()
+
+
+ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
+
+
+def _connect(browser: Any, demo: str, transport: str) -> Any:
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(demo)
+    for box in page.locator("#transports input").all():
+        if box.get_attribute("value") != transport:
+            box.uncheck()
+    page.click("#connect")
+    page.wait_for_function("document.querySelector('#chat .state').textContent === 'open'")
+    return page
+
+
+@pytest.mark.parametrize("transports", [("websocket", "xhr-polling")])
+def test_demoChatBetweenTwoPages(demo: str, browser: Any, transports: tuple[str, str]) -> None:
+    """Two browser pages, on different transports, chat through the demo's broadcast."""
+    alice = _connect(browser, demo, transports[0])
+    bob = _connect(browser, demo, transports[1])
+    try:
+        alice.fill("#chat input", "hello bob </script><b>")
+        alice.press("#chat input", "Enter")
+        bob.locator("#chat .log .in", has_text="hello bob </script><b>").wait_for()
+        bob.fill("#chat input", "hi alice ✓")
+        bob.press("#chat input", "Enter")
+        alice.locator("#chat .log .in", has_text="hi alice ✓").wait_for()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        alice.screenshot(path=str(ARTIFACTS / "demo-chat-alice.png"), full_page=True)
+        bob.screenshot(path=str(ARTIFACTS / "demo-chat-bob.png"), full_page=True)
+    finally:
+        alice.close()
+        bob.close()
