@@ -90,10 +90,28 @@ def client_address(request: IRequest, options: SockJSOptions) -> IAddress:
     return peer
 
 
+def _redact_session(uri: str) -> str:
+    """``/prefix/<server>/<session>/<transport>?q`` with the session id replaced by ``*``."""
+    path, mark, query = uri.partition("?")
+    parts = path.split("/")
+    if len(parts) >= 4:
+        parts[-2] = "*"
+    return "/".join(parts) + mark + query
+
+
 def connection_info(
-    request: IRequest, options: SockJSOptions, prefix: str, transport_name: str
+    request: IRequest,
+    options: SockJSOptions,
+    prefix: str,
+    transport_name: str,
+    session_url: bool = True,
 ) -> ConnectionInfo:
-    """Collect what the application may learn about the request that opened a session."""
+    """
+    Collect what the application may learn about the request that opened a session.
+
+    :param session_url: the URL is ``.../<server>/<session>/<transport>``; the session id
+        in it is replaced by ``*``, since whoever knows it can post into the session.
+    """
     wanted = HEADER_WHITELIST + (("cookie",) if options.expose_cookies else ())
     headers = {}
     for name in wanted:
@@ -101,6 +119,8 @@ def connection_info(
         if values:
             headers[name] = ", ".join(_text(value) for value in values)
     uri = _text(request.uri)
+    if session_url:
+        uri = _redact_session(uri)
     host = request.getHost()
     if not isinstance(host, (IPv4Address, IPv6Address, UNIXAddress)):
         host = IPv4Address("TCP", "0.0.0.0", 0)

@@ -81,7 +81,9 @@ class SessionService:
 
         The caller attaches a receiver, then calls :meth:`start`.
         """
-        info = connection_info(request, self.options, prefix, transport_name)
+        info = connection_info(
+            request, self.options, prefix, transport_name, transport_name != "raw-websocket"
+        )
         session = Session(self, info, session_id)
         if session_id is not None:
             self._sessions[session_id] = session
