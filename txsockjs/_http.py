@@ -128,9 +128,6 @@ class BodyLimitedRequest(Request):
     """
 
     maxBodyBytes = 1024 * 1024
-    # SockJS parses the one form it takes (jsonp_send) itself; twisted.web would parse every
-    # POST's Content-Type through the email package first, the costliest step of a send.
-    _parsePOSTFormSubmission = False
     _refused = False
     _received = 0
 
