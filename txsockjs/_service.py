@@ -50,6 +50,7 @@ class SessionService:
         self._live: set[Session] = set()
         self._dirty: list[Session] = []
         self._flush_call: IDelayedCall | None = None
+        self._batching = 0
         self._started = False
         resolution = min(options.heartbeat_delay, options.disconnect_delay) / 20
         resolution = min(max(resolution, 0.005), 0.5)
@@ -127,19 +128,26 @@ class SessionService:
     # -- sending ------------------------------------------------------------------------------
 
     def mark_dirty(self, session: Session) -> None:
-        """Flush ``session`` at the end of this reactor turn, with every other dirty one."""
+        """Flush ``session`` at the end of this batch or reactor turn, with every dirty one."""
         self._dirty.append(session)
-        if self._flush_call is None:
+        if self._flush_call is None and not self._batching:
             self._flush_call = self.clock.callLater(0, self._flush)
 
-    def flush(self) -> None:
+    def begin_batch(self) -> None:
         """
-        Flush every dirty session now.
+        A transport starts handing a read of client data to the protocols: what they write
+        in answer waits for :meth:`end_batch`, with no reactor turn in between.
+        """
+        self._batching += 1
 
-        Transports call this once they have handed a whole read of client data to the
-        protocols, so that the answers to it leave at once, batched, without waiting a
-        reactor turn; writes made anywhere else are flushed by the turn's ``callLater(0)``.
-        """
+    def end_batch(self) -> None:
+        """The read is handled: its answers leave now, one frame per session."""
+        self._batching -= 1
+        if not self._batching:
+            self.flush()
+
+    def flush(self) -> None:
+        """Flush every dirty session now."""
         call, self._flush_call = self._flush_call, None
         if call is not None:
             call.cancel()

@@ -95,3 +95,12 @@ def test_another_stream_gets_2010(service: Service) -> None:
     assert second.response.chunks[1:] == [b'c[2010,"Another connection still open"]\n']
     assert second.response.complete
     assert not first.response.complete
+
+
+def test_answers_to_a_send_leave_at_once_without_a_timer(service: Service) -> None:
+    stream = service.http.post("/s/0/s/xhr_streaming")
+    timers = len(service.clock.getDelayedCalls())
+    service.http.send("/s/0/s/xhr_send", "a", "b")
+    # No reactor turn: the echo of both messages left in one frame while handling the send.
+    assert stream.response.chunks[2:] == [b'a["a","b"]\n']
+    assert len(service.clock.getDelayedCalls()) == timers

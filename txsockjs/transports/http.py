@@ -294,8 +294,12 @@ class SendResource(SockJSLeaf):
             return error(request, 413, "Payload too large.")
         except PayloadError as reason:
             return error(request, 500, str(reason))
-        waiting = session.receive(messages)
-        self.service.flush()
+        service = self.service
+        service.begin_batch()
+        try:
+            waiting = session.receive(messages)
+        finally:
+            service.end_batch()
         if waiting is None:
             return self._ok(request)
         waiting.addCallback(lambda _: self._finish(request))

@@ -237,9 +237,13 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
             self.sendMessage(payload, False)  # type: ignore[no-untyped-call]
 
     def dataReceived(self, data: bytes) -> None:
-        super().dataReceived(data)
-        # Everything the protocols wrote in answer to this read leaves now, batched.
-        self._service.flush()
+        # Everything the protocols write in answer to this read leaves at its end, batched.
+        service = self._service
+        service.begin_batch()
+        try:
+            super().dataReceived(data)
+        finally:
+            service.end_batch()
 
     def _closeConnection(self, abort: bool = False) -> None:
         # After a clean closing handshake autobahn aborts the TCP connection (an RST, which
