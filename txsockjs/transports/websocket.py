@@ -29,6 +29,15 @@ from ..interfaces import IReceiver
 _STATE_OPEN = WebSocketServerProtocol.STATE_OPEN
 _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
 _HEADER16 = struct.Struct("!BBH")
+_HANDSHAKE_LEFTOVERS = (
+    "http_request_data",
+    "http_response_data",
+    "http_status_line",
+    "http_request_uri",
+    "http_request_path",
+    "http_request_params",
+    "http_request_host",
+)
 _HEADER64 = struct.Struct("!BBQ")
 
 #: Close code and reason when a client sends a websocket message that is not SockJS framing.
@@ -127,6 +136,10 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
             transport.unregisterProducer()
         transport.registerProducer(self.receiver, True)
         no_delay(transport)
+        # The handshake is over: drop what autobahn kept of it (about 1 kB a session).
+        for name in _HANDSHAKE_LEFTOVERS:
+            if hasattr(self, name):
+                setattr(self, name, None)
         self.session.attach(self.receiver)
         self._service.start(self.session)
 
@@ -317,4 +330,7 @@ class WebSocketResource(SockJSLeaf):
         protocol.factory = self._factory
         hijacker: Any = _AutobahnResource(_OneProtocol(protocol))  # type: ignore[no-untyped-call]
         result: bytes | int = hijacker.render(request)
+        # The HTTP channel no longer owns the connection: stop its idle timer, which would
+        # otherwise keep the channel and this request alive, and later fire on nothing.
+        request.channel.setTimeout(None)
         return result
