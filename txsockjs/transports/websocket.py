@@ -16,7 +16,7 @@ from typing import Any
 from autobahn.twisted.resource import WebSocketResource as _AutobahnResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from twisted.internet.interfaces import IAddress, IPushProducer
-from twisted.web.server import Request
+from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from .._framing import decode_text_payload
@@ -332,5 +332,7 @@ class WebSocketResource(SockJSLeaf):
         result: bytes | int = hijacker.render(request)
         # The HTTP channel no longer owns the connection: stop its idle timer, which would
         # otherwise keep the channel and this request alive, and later fire on nothing.
-        request.channel.setTimeout(None)
+        set_timeout = getattr(request.channel, "setTimeout", None)
+        if result is NOT_DONE_YET and set_timeout is not None:
+            set_timeout(None)
         return result
