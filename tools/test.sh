@@ -18,6 +18,8 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]' --config
 ruff check txsockjs tests examples benchmarks twisted
 ruff format --check txsockjs tests examples benchmarks twisted
 mypy
+# The changelog fragments must render.
+towncrier build --draft --version 2.0.0.dev0 >/dev/null
 if [ -f doc/conf.py ]; then
     python3 -m sphinx -W --keep-going -q -b html doc /tmp/txsockjs-doc-build
 fi
