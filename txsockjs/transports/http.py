@@ -68,6 +68,8 @@ class Framing:
     needs_callback: bool = False
     #: Whether the answer carries CORS headers (and OPTIONS gets a preflight answer).
     cross_origin: bool = False
+    #: Headers of every answer, besides the content type and the caching ones.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 def _no_prelude(callback: bytes) -> bytes:
@@ -138,6 +140,8 @@ JSONP_POLLING = Framing(
     wrap=lambda frame, callback: b"/**/%s(%s);\r\n" % (callback, script_string(frame)),
     streaming=False,
     needs_callback=True,
+    # Rosetta Flash hardening: no content sniffing of a script answer.
+    headers=((b"X-Content-Type-Options", b"nosniff"),),
 )
 
 
@@ -239,8 +243,8 @@ class ReceiveResource(SockJSLeaf):
         set_jsessionid(request, options)
         if framing.cross_origin:
             cors(request, options)
-        if framing.name == "jsonp-polling":
-            request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        for name, value in framing.headers:
+            request.setHeader(name, value)
         prelude = framing.prelude(callback)
         if prelude:
             request.write(prelude)
