@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark txsockjs side by side with its peers, in one run, on this machine.
 
-    python benchmarks/run.py            # the full run (about ten minutes on 2 cores)
+    python benchmarks/run.py            # the full run (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick    # a smoke run, well under a minute
 
 It installs what it needs into benchmarks/.peers/ (sockjs-node 0.3.24 from npm, aiohttp's
