@@ -111,5 +111,7 @@ class TimerWheel(Generic[T]):
                 self._fire(item)
         while heap and heap[0] not in self._slots:
             heapq.heappop(heap)
-        if heap and self._call is None:
+        # Items fired above may have re-armed the timer for their next period; slots due
+        # before that must not wait for it.
+        if heap and (self._call is None or heap[0] < self._call_slot):
             self._arm(heap[0])

@@ -79,3 +79,19 @@ def test_stop_cancels_everything() -> None:
     assert clock.getDelayedCalls() == []
     clock.advance(2)
     assert fired == []
+
+
+def test_rescheduling_in_a_tick_does_not_delay_nearer_slots() -> None:
+    clock = Clock()
+    fired: list[tuple[str, float]] = []
+
+    def beat(item: str) -> None:
+        fired.append((item, clock.seconds()))
+        wheel.schedule(item, 5)
+
+    wheel: TimerWheel[str] = TimerWheel(clock, 0.25, beat)
+    wheel.schedule("first", 5)
+    clock.advance(0.5)
+    wheel.schedule("second", 5)  # due at 5.5, half a second after "first"
+    clock.pump([0.25] * 44)
+    assert fired == [("first", 5), ("second", 5.5), ("first", 10), ("second", 10.5)]
