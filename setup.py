@@ -24,7 +24,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     install_requires=[
-        "twisted[tls]>=25.5",
+        "twisted[tls]>=24.7",
         "autobahn>=24.4",
         "zope.interface>=6",
     ],

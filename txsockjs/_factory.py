@@ -55,9 +55,7 @@ class SockJSMultiFactory(Site):
         self._services: list[SockJSResource] = []
         self._clock = reactor
         self._access_log = access_log
-        # SockJS parses the one form it takes (jsonp_send) itself; twisted.web would parse
-        # every POST's Content-Type through the email package, the costliest step of a send.
-        super().__init__(self._root, parsePOSTFormSubmission=False)  # type: ignore[no-untyped-call]
+        super().__init__(self._root)  # type: ignore[no-untyped-call]
         self.requestFactory = body_limited_request(2)
 
     def addFactory(

@@ -6,6 +6,7 @@ and request bodies bounded in size.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
@@ -130,6 +131,12 @@ class BodyLimitedRequest(Request):
     maxBodyBytes = 1024 * 1024
     _refused = False
     _received = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        # SockJS parses the one form it takes (jsonp_send) itself; twisted.web would parse
+        # every POST's Content-Type through the email package, the costliest step of a send.
+        self._parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.maxBodyBytes:

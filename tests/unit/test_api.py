@@ -109,3 +109,13 @@ def test_upgrade_to_unknown_path_is_404_and_serving_goes_on() -> None:
     assert http.post("/0/0/websocket", headers=upgrade).response.status == 405
     assert http.get("/").response.status == 200
     site.stopFactory()
+
+
+def test_sockjs_sites_skip_twisted_form_parsing() -> None:
+    from twisted.internet.testing import StringTransport
+
+    site = SockJSFactory(echo(), reactor=Clock())
+    channel = site.buildProtocol(None)
+    channel.makeConnection(StringTransport())
+    assert site.requestFactory(channel)._parsePOSTFormSubmission is False
+    site.stopFactory()
