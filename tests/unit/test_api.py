@@ -113,9 +113,11 @@ def test_upgrade_to_unknown_path_is_404_and_serving_goes_on() -> None:
 
 def test_sockjs_sites_skip_twisted_form_parsing() -> None:
     from twisted.internet.testing import StringTransport
+    from twisted.web.http import HTTPChannel
 
     site = SockJSFactory(echo(), reactor=Clock())
-    channel = site.buildProtocol(None)
+    channel = HTTPChannel()
+    channel.site = site
     channel.makeConnection(StringTransport())
     assert site.requestFactory(channel)._parsePOSTFormSubmission is False
     site.stopFactory()
