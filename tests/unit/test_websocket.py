@@ -93,9 +93,11 @@ def test_frame_split_across_reads_and_long_frames(service: Service) -> None:
     client = Client(service)
     big = b'["' + b"x" * 70000 + b'"]'
     medium = b'["' + b"y" * 300 + b'"]'
-    data = frame(medium) + frame(big)
+    large = '["' + "\u00e9" * 3000 + '"]'
+    data = frame(medium) + frame(large.encode()) + frame(big)
     client.send(data[:3], data[3:200], data[200:])
-    assert [len(m) for m in service.protocol.received] == [300, 70000]
+    assert [len(m) for m in service.protocol.received] == [300, 6000, 70000]
+    assert service.protocol.received[1] == "\u00e9".encode() * 3000
 
 
 def test_fragmented_message_and_ping_take_autobahns_path(service: Service) -> None:
