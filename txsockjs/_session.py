@@ -127,7 +127,7 @@ class Session:
         except Exception:
             _log.failure("The protocol raised in connectionMade")
             self._service.log("error", "The protocol raised in connectionMade")
-            self.closeOnError(*SERVER_ERROR)
+            self.closeWithCode(*SERVER_ERROR)
 
     def attach(self, receiver: IReceiver) -> None:
         """
@@ -241,7 +241,7 @@ class Session:
         except Exception:
             _log.failure("The protocol raised while receiving a SockJS message")
             self._service.log("error", "The protocol raised while receiving a message")
-            self.closeOnError(*SERVER_ERROR)
+            self.closeWithCode(*SERVER_ERROR)
 
     # -- ITransport ---------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class Session:
             )
             self._service.log("error", f"protocol wrote invalid UTF-8: {error}")
             self._pending_utf8 = b""
-            self.closeOnError(*INVALID_UTF8)
+            self.closeWithCode(*INVALID_UTF8)
             return
         self._pending_utf8 = data[used:]
         if text:
@@ -303,10 +303,13 @@ class Session:
         """
         if not (code == 1000 or 3000 <= code <= 4999):
             raise ValueError(f"close code must be 1000 or 3000-4999, not {code}")
-        self.closeOnError(code, reason)
+        self.closeWithCode(code, reason)
 
-    def closeOnError(self, code: int, reason: str) -> None:
-        """Close the session because something went wrong; any close code is allowed."""
+    def closeWithCode(self, code: int, reason: str) -> None:
+        """
+        Close the session with any code, the protocol's own included (1002, 1007, 1011):
+        txsockjs uses it for errors; applications use :meth:`close`.
+        """
         if self._state == OPEN_STATE:
             self._begin_close(close_frame(code, reason))
 

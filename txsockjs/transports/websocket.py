@@ -151,7 +151,7 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
         """A whole message that autobahn assembled (fragmented, or off the fast path)."""
         if isBinary:
             if self.receiver.raw:
-                self.session.closeOnError(1003, "Binary messages are not supported.")
+                self.session.closeWithCode(1003, "Binary messages are not supported.")
             else:
                 self._broken_framing()
             return
