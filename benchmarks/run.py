@@ -339,15 +339,6 @@ def build_servers(wanted: list[str]) -> list[ServerSpec]:
             specs.append(
                 ServerSpec("txsockjs", f"txsockjs ({how})", tx, version=how, heartbeat_ok=hb_ok)
             )
-        elif name == "txsockjs-exp":
-            # not in the default list: servers/txsockjs_experiment.py, candidate patches
-
-            def txx(port: int, hb: float) -> list[str]:
-                script = SERVERS_DIR / "txsockjs_experiment.py"
-                return [sys.executable, str(script), str(port), str(hb)]
-
-            label = "txsockjs + " + (os.environ.get("TXSOCKJS_EXPERIMENT") or "all patches")
-            specs.append(ServerSpec("txsockjs-exp", label, txx, version=label))
         elif name == "autobahn":
             import autobahn
 
