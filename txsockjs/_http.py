@@ -41,6 +41,12 @@ def cors(request: IRequest, options: SockJSOptions) -> None:
         request.setHeader(b"Access-Control-Allow-Headers", wanted)
 
 
+def mount_prefix(request: IRequest, depth: int) -> str:
+    """The path a service is mounted at: the request's path less its last ``depth`` parts."""
+    prepath = request.prepath or []
+    return "/" + "/".join(part.decode("utf-8", "replace") for part in prepath[:-depth])
+
+
 def no_cache(request: IRequest) -> None:
     """Forbid caching of the answer."""
     request.setHeader(b"Cache-Control", NO_CACHE)

@@ -33,6 +33,7 @@ from .._http import (
     SockJSLeaf,
     cors,
     error,
+    mount_prefix,
     no_cache,
     not_found,
     read_body,
@@ -44,10 +45,9 @@ from .._tcp import no_delay
 from ..interfaces import IReceiver
 
 
-def session_path(request: Request) -> tuple[bytes, str]:
-    """The session id and the service prefix of a ``/<server>/<session>/<transport>`` URL."""
-    prepath = request.prepath or []
-    return prepath[-2], "/" + "/".join(p.decode("utf-8", "replace") for p in prepath[:-3])
+def session_id(request: Request) -> bytes:
+    """The session id of a ``/<server>/<session>/<transport>`` URL."""
+    return (request.prepath or [b"", b""])[-2]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,9 +232,9 @@ class ReceiveResource(SockJSLeaf):
             if isinstance(found, str):
                 return error(request, 500, found)
             callback = found
-        session_id, prefix = session_path(request)
+        key = session_id(request)
         service = self.service
-        session = service.get(session_id)
+        session = service.get(key)
         if session is None and service.full():
             service.log("info", "refusing a new session: max_sessions reached")
             return error(request, 503, "Too many sessions.")
@@ -250,7 +250,7 @@ class ReceiveResource(SockJSLeaf):
             request.write(prelude)
         is_new = session is None
         if session is None:
-            session = service.open(request, prefix, framing.name, session_id)
+            session = service.open(request, mount_prefix(request, 3), framing.name, key)
         session.attach(HttpReceiver(request, session, framing, callback, options.response_limit))
         if is_new:
             service.start(session)
@@ -284,8 +284,7 @@ class SendResource(SockJSLeaf):
 
     def handle(self, request: Request) -> bytes | int:
         options = self.options
-        session_id, _ = session_path(request)
-        session = self.service.get(session_id)
+        session = self.service.get(session_id(request))
         if session is None:
             return not_found(request)
         no_cache(request)

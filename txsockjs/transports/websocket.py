@@ -21,7 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from .._framing import decode_text_payload
-from .._http import SockJSLeaf, error
+from .._http import SockJSLeaf, error, mount_prefix
 from .._service import SessionService
 from .._session import Session
 from .._tcp import no_delay, write_now
@@ -327,10 +327,7 @@ class WebSocketResource(SockJSLeaf):
         if service.full():
             service.log("info", "refusing a new session: max_sessions reached")
             return error(request, 503, "Too many sessions.")
-        prepath = request.prepath or []
-        prefix = "/" + "/".join(
-            p.decode("utf-8", "replace") for p in prepath[: -1 if self.raw else -3]
-        )
+        prefix = mount_prefix(request, 1 if self.raw else 3)
         name = "raw-websocket" if self.raw else "websocket"
         session = service.open(request, prefix, name, None)
         protocol = SessionWebSocketProtocol(service, session, self.raw)
