@@ -104,3 +104,17 @@ def test_answers_to_a_send_leave_at_once_without_a_timer(service: Service) -> No
     # No reactor turn: the echo of both messages left in one frame while handling the send.
     assert stream.response.chunks[2:] == [b'a["a","b"]\n']
     assert len(service.clock.getDelayedCalls()) == timers
+
+
+def test_streamed_frames_keep_chunking_and_http10(service: Service) -> None:
+    """Frames written past Request.write are still one chunk each (HTTP/1.1) or raw (1.0)."""
+    chunked = service.http.post("/s/0/a/xhr_streaming")
+    plain = service.http.request("POST", "/s/0/b/xhr_streaming", version="HTTP/1.0")
+    for name in ("a", "b"):
+        service.http.send(f"/s/0/{name}/xhr_send", "é" * 3)
+    assert chunked.response.chunks[2:] == [b'a["\\u00e9\\u00e9\\u00e9"]\n']
+    assert plain.response.body.endswith(b'o\na["\\u00e9\\u00e9\\u00e9"]\n')
+    for protocol in service.protocols:
+        protocol.transport.loseConnection()  # type: ignore[union-attr]
+    assert chunked.response.complete
+    assert plain.transport.disconnecting

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
-from twisted.web.http import parse_qs
+from twisted.web.http import HTTPChannel, parse_qs
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
@@ -41,7 +41,7 @@ from .._http import (
 )
 from .._service import SessionService
 from .._session import Session
-from .._tcp import no_delay
+from .._tcp import no_delay, write_now
 from ..interfaces import IReceiver
 
 
@@ -181,11 +181,30 @@ class HttpReceiver:
 
     def sendFrame(self, frame: bytes) -> bool:
         data = self._framing.wrap(frame, self._callback)
-        self._request.write(data)
         if not self._framing.streaming:
+            self._request.write(data)
             return False
+        self._write_streamed(data)
         self._left -= len(data)
         return self._left > 0
+
+    def _write_streamed(self, data: bytes) -> None:
+        """
+        One frame of a streaming response, as its own HTTP/1.1 chunk.
+
+        Once the response has started, a frame on a plain HTTP/1.x connection goes to the
+        socket at once when nothing is buffered (see ``write_now``) instead of waiting for
+        the reactor's next writable event; anything else goes through ``Request.write``.
+        """
+        request = self._request
+        channel = request.channel
+        if request.startedWriting and type(channel) is HTTPChannel and not request.finished:
+            request.sentLength += len(data)
+            if request.chunked:
+                data = b"%x\r\n%s\r\n" % (len(data), data)
+            write_now(channel.transport, data)
+        else:
+            request.write(data)
 
     def end(self) -> None:
         if not self._ended:
