@@ -118,12 +118,18 @@ def read_body(request: IRequest, limit: int) -> bytes:
     content = request.content
     if content is None:
         return b""
+    getvalue = getattr(content, "getvalue", None)
+    if getvalue is not None:  # a BytesIO: twisted.web keeps small bodies in memory
+        data: bytes = getvalue()
+        if len(data) > limit:
+            raise BodyTooLarge(len(data))
+        return data
     content.seek(0, 2)
     size = content.tell()
     if size > limit:
         raise BodyTooLarge(size)
     content.seek(0)
-    data: bytes = content.read()
+    data = content.read()
     return data
 
 

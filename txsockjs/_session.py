@@ -226,11 +226,11 @@ class Session:
             waiter: Deferred[None] = Deferred()
             self._inbox_drained.append(waiter)
             return waiter
-        pending = list(messages)
-        for index, message in enumerate(pending):
+        iterator = iter(messages)
+        for message in iterator:
             self._deliver(message)
             if self._reading_paused:
-                return self.receive(pending[index + 1 :])
+                return self.receive(list(iterator))
         return None
 
     def _deliver(self, message: str) -> None:
@@ -264,7 +264,7 @@ class Session:
             self._pending_utf8 = b""
             self.closeWithCode(*INVALID_UTF8)
             return
-        self._pending_utf8 = data[used:]
+        self._pending_utf8 = data[used:] if used < len(data) else b""
         if text:
             self._enqueue(encode_message(text))
 
