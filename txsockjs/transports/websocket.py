@@ -33,6 +33,8 @@ _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
 #: big-integer XOR, which wins for the small frames SockJS mostly carries.
 _LARGE_FRAME = 1536
 _HEADER16 = struct.Struct("!BBH")
+_HEADER64 = struct.Struct("!BBQ")
+#: What autobahn keeps of the opening handshake and never reads again.
 _HANDSHAKE_LEFTOVERS = (
     "http_request_data",
     "http_response_data",
@@ -42,7 +44,6 @@ _HANDSHAKE_LEFTOVERS = (
     "http_request_params",
     "http_request_host",
 )
-_HEADER64 = struct.Struct("!BBQ")
 
 #: Close code and reason when a client sends a websocket message that is not SockJS framing.
 BROKEN_FRAMING = (3000, "Broken framing.")
@@ -113,8 +114,8 @@ class RawWebSocketReceiver(WebSocketReceiver):
         elif kind == b"c":
             code, reason = json.loads(frame[1:])
             self._close = _sendable_close(code, reason)
-        elif kind == b"h":
-            self._protocol.sendPing()
+        elif kind == b"h" and self._protocol.state == _STATE_OPEN:
+            self._protocol.sendPing()  # raw websockets have no heartbeat frame: a ping
         return True
 
 
