@@ -37,6 +37,8 @@ class TimerWheel(Generic[T]):
         self._heap: list[int] = []
         self._call: IDelayedCall | None = None
         self._call_slot = 0
+        self._firing_item: T | None = None
+        self._firing_slot = 0
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -45,8 +47,16 @@ class TimerWheel(Generic[T]):
         return item in self._slot_of
 
     def schedule(self, item: T, delay: float) -> None:
-        """Fire ``item`` ``delay`` seconds from now, replacing any earlier schedule of it."""
-        slot = math.ceil(round((self._clock.seconds() + delay) / self._resolution, 9))
+        """
+        Fire ``item`` ``delay`` seconds from now, replacing any earlier schedule of it.
+
+        Called for the item being fired, it counts from the slot the item was due in, so a
+        periodic item (a heartbeat) keeps its cadence instead of drifting by the tick's lag.
+        """
+        if item is self._firing_item:
+            slot = self._firing_slot + math.ceil(round(delay / self._resolution, 9))
+        else:
+            slot = math.ceil(round((self._clock.seconds() + delay) / self._resolution, 9))
         old = self._slot_of.get(item)
         if old == slot:
             return
@@ -107,8 +117,11 @@ class TimerWheel(Generic[T]):
                 continue
             for item in bucket:
                 del self._slot_of[item]
+            self._firing_slot = slot
             for item in bucket:
+                self._firing_item = item
                 self._fire(item)
+            self._firing_item = None
         while heap and heap[0] not in self._slots:
             heapq.heappop(heap)
         # Items fired above may have re-armed the timer for their next period; slots due

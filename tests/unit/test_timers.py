@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from twisted.internet.task import Clock
 
 from txsockjs._timers import TimerWheel
@@ -95,3 +96,18 @@ def test_rescheduling_in_a_tick_does_not_delay_nearer_slots() -> None:
     wheel.schedule("second", 5)  # due at 5.5, half a second after "first"
     clock.pump([0.25] * 44)
     assert fired == [("first", 5), ("second", 5.5), ("first", 10), ("second", 10.5)]
+
+
+def test_periodic_items_keep_their_cadence_when_ticks_run_late() -> None:
+    clock = Clock()
+    fired: list[float] = []
+
+    def beat(item: str) -> None:
+        fired.append(clock.seconds())
+        wheel.schedule(item, 5)
+
+    wheel: TimerWheel[str] = TimerWheel(clock, 0.25, beat)
+    wheel.schedule("hb", 5)
+    for _ in range(3):
+        clock.advance(5.1)  # each tick runs 0.1 s late, as a busy reactor's would
+    assert fired == pytest.approx([5.1, 10.2, 15.3])  # due at 5, 10, 15: lateness does not add up
