@@ -6,7 +6,7 @@ eventsource, htmlfile, xhr-polling, jsonp-polling) as a ``twisted.web`` resource
 listening factory.
 """
 
-from ._factory import SockJSFactory, SockJSMultiFactory
+from ._factory import SockJSFactory, SockJSMultiFactory, SockJSSite
 from ._http import BodyLimitedRequest, body_limited_request
 from ._message import MessageProtocol, broadcast
 from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
@@ -24,6 +24,7 @@ __all__ = [
     "SockJSMultiFactory",
     "SockJSOptions",
     "SockJSResource",
+    "SockJSSite",
     "__version__",
     "body_limited_request",
     "broadcast",

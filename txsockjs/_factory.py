@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
 from ._http import body_limited_request, not_found
@@ -38,7 +38,33 @@ def _segments(prefix: str) -> list[bytes]:
     return [part.encode("utf-8") for part in prefix.strip("/").split("/") if part]
 
 
-class SockJSMultiFactory(Site):
+class SockJSSite(Site):
+    """
+    A ``twisted.web`` site for SockJS services: request bodies larger than
+    ``max_body_bytes`` are refused while they arrive (413), and no access log line is
+    written per request unless ``access_log`` is true (polling transports make a request per
+    message).
+    """
+
+    def __init__(
+        self,
+        resource: IResource,
+        *,
+        max_body_bytes: int = 1024 * 1024,
+        access_log: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(resource, **kwargs)  # type: ignore[no-untyped-call]
+        self.requestFactory = body_limited_request(max_body_bytes)
+        self.accessLog = access_log
+
+    def log(self, request: Any) -> None:
+        """Write the access log line of ``request``, if ``access_log`` is on."""
+        if self.accessLog:
+            super().log(request)
+
+
+class SockJSMultiFactory(SockJSSite):
     """
     One listening factory serving several SockJS services, each under its own prefix.
 
@@ -54,9 +80,7 @@ class SockJSMultiFactory(Site):
         self._root = _Root()  # type: ignore[no-untyped-call]
         self._services: list[SockJSResource] = []
         self._clock = reactor
-        self._access_log = access_log
-        super().__init__(self._root)  # type: ignore[no-untyped-call]
-        self.requestFactory = body_limited_request(2)
+        super().__init__(self._root, max_body_bytes=2, access_log=access_log)
 
     def addFactory(
         self,
@@ -95,11 +119,6 @@ class SockJSMultiFactory(Site):
         self._services.append(resource)
         limit = max(service.options.max_message_bytes for service in self._services)
         self.requestFactory = body_limited_request(limit)
-
-    def log(self, request: Any) -> None:
-        """Write the access log line of ``request``, if ``access_log`` is on."""
-        if self._access_log:
-            super().log(request)
 
     def stopFactory(self) -> None:
         """Close every session of every service when the factory stops listening."""

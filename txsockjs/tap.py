@@ -18,7 +18,6 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorCore
 from twisted.internet.protocol import Factory
 from twisted.python import reflect, usage
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
 from twisted.web.static import File
 
 from txsockjs._options import DEFAULT_SOCKJS_URL, TRANSPORT_NAMES, SockJSOptions
@@ -391,16 +390,6 @@ def buildRoot(
     return root
 
 
-class _Site(Site):
-    """The site of ``twistd sockjs``: the access log only when asked for."""
-
-    accessLog = False
-
-    def log(self, request: Any) -> None:
-        if self.accessLog:
-            super().log(request)
-
-
 class _CloseOnStop(Service):
     """Closes the SockJS services (their sessions and timers) when twistd stops."""
 
@@ -418,7 +407,7 @@ def makeService(config: Options) -> IService:
     Make the service ``twistd sockjs`` runs: one listening service per ``--listen``, all
     serving one site; stopping it closes every SockJS session.
     """
-    from txsockjs import SockJSResource, body_limited_request
+    from txsockjs import SockJSResource, SockJSSite
 
     made: list[SockJSResource] = []
 
@@ -427,10 +416,11 @@ def makeService(config: Options) -> IService:
         made.append(resource)
         return resource
 
-    site = _Site(buildRoot(config, resourceFactory))  # type: ignore[no-untyped-call]
-    site.accessLog = bool(config["access-log"])
-    # Refuse oversized request bodies while they arrive, as SockJSFactory's sites do.
-    site.requestFactory = body_limited_request(config.sockjsOptions["max_message_bytes"])
+    site = SockJSSite(
+        buildRoot(config, resourceFactory),
+        max_body_bytes=config.sockjsOptions["max_message_bytes"],
+        access_log=bool(config["access-log"]),
+    )
     service = MultiService()
     for description in config["listen"]:
         strports.service(description, site, reactor=config.reactor()).setServiceParent(service)
