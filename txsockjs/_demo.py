@@ -14,18 +14,25 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from zope.interface import implementer
 
 from txsockjs import MessageProtocol, broadcast
+from txsockjs.interfaces import IBinaryMessageReceiver
 
 __all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demoPage"]
 
 
+@implementer(IBinaryMessageReceiver)
 class EchoProtocol(Protocol):
-    """Sends every message back as it came."""
+    """Sends every message back as it came: text as text, binary (raw websocket) as binary."""
 
     def dataReceived(self, data: bytes) -> None:
         assert self.transport is not None
         self.transport.write(data)
+
+    def binaryMessageReceived(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.writeBinary(data)  # type: ignore[attr-defined]
 
 
 class EchoFactory(Factory):

@@ -15,6 +15,13 @@ from collections.abc import Sequence
 OPEN = b"o"
 HEARTBEAT = b"h"
 
+
+class BinaryMessage(bytes):
+    """A binary message: the raw websocket carries them besides text messages."""
+
+    __slots__ = ()
+
+
 _encode_string = json.encoder.encode_basestring_ascii
 
 
@@ -31,6 +38,20 @@ def encode_message(text: str) -> bytes:
     """One message as a JSON string literal, ASCII only: the unit queues hold."""
     encoded: str = _encode_string(text)
     return encoded.encode("ascii")
+
+
+def encode_raw_text(text: str) -> bytes:
+    """
+    One message as a raw websocket's UTF-8 text payload.
+
+    A websocket text message must be valid UTF-8, so a lone surrogate becomes U+FFFD, as a
+    browser's ``WebSocket.send`` does with one; a surrogate pair becomes its character.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        wide = text.encode("utf-16-le", "surrogatepass")
+        return wide.decode("utf-16-le", "replace").encode("utf-8")
 
 
 def message_frame(encoded: Sequence[bytes]) -> bytes:
@@ -65,16 +86,34 @@ def decode_text_payload(text: str) -> list[str]:
 
     :raises PayloadError: ``Broken JSON encoding.`` unless it is a JSON array of strings.
     """
-    try:
-        messages = json.loads(text)
-    except ValueError:
-        raise PayloadError("Broken JSON encoding.") from None
+    messages = _loads(text)
     if type(messages) is not list:
         raise PayloadError("Broken JSON encoding.")
     for message in messages:
         if type(message) is not str:
             raise PayloadError("Broken JSON encoding.")
     return messages
+
+
+def decode_websocket_message(text: str) -> list[str]:
+    """
+    Decode a SockJS websocket text message: a JSON array of strings, or one JSON string.
+
+    :raises PayloadError: ``Broken JSON encoding.`` for anything else.
+    """
+    if text[:1] == "[":
+        return decode_text_payload(text)
+    message = _loads(text)
+    if type(message) is not str:
+        raise PayloadError("Broken JSON encoding.")
+    return [message]
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise PayloadError("Broken JSON encoding.") from None
 
 
 # Characters that could end or confuse a script element or a JavaScript string, escaped in

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from twisted.internet.interfaces import ITransport
 from twisted.internet.protocol import Protocol
 
-from ._framing import encode_message
 from ._session import Session
 
 
@@ -22,30 +21,39 @@ class MessageProtocol(Protocol):
     """
 
     def dataReceived(self, data: bytes) -> None:
-        """One SockJS message arrived (UTF-8); hands it to :meth:`messageReceived`."""
+        """
+        One SockJS message arrived (UTF-8, lone surrogates encoded as code points); hands it
+        to :meth:`messageReceived`.
+        """
         self.messageReceived(data.decode("utf-8", "surrogatepass"))
 
     def messageReceived(self, message: str) -> None:
         """Called once per message from the client."""
 
     def sendMessage(self, message: str) -> None:
-        """Send one message to the client."""
-        assert self.transport is not None, "sendMessage() before connectionMade()"
+        """Send one message to the client (any ``str``: empty, or with lone surrogates)."""
+        if not isinstance(message, str):
+            raise TypeError(f"sendMessage() takes str, not {type(message).__name__}")
+        if self.transport is None:
+            raise RuntimeError("sendMessage() called before connectionMade()")
         self.transport.write(message.encode("utf-8", "surrogatepass"))
 
 
 def broadcast(transports: Iterable[ITransport], message: str) -> None:
     """
-    Send ``message`` to every transport, encoding it once for all SockJS sessions.
+    Send ``message`` to every transport, encoding it once per wire form (SockJS JSON, raw
+    websocket text) for all SockJS sessions.
 
     Transports that are not SockJS sessions (a plain TCP connection in the same chat, say)
     get the UTF-8 bytes written.
     """
-    encoded: bytes | None = None
+    encoded: dict[object, bytes] = {}
     for transport in transports:
         if isinstance(transport, Session):
-            if encoded is None:
-                encoded = encode_message(message)
-            transport.sendEncoded(encoded)
+            encoder = transport.messageEncoder
+            wire = encoded.get(encoder)
+            if wire is None:
+                wire = encoded[encoder] = encoder(message)
+            transport.sendEncoded(wire)
         else:
             transport.write(message.encode("utf-8", "surrogatepass"))

@@ -81,6 +81,9 @@ class SockJSOptions:
     high_watermark: int = 1024 * 1024
     #: Queued outgoing bytes below which a paused producer is resumed.
     low_watermark: int = 256 * 1024
+    #: Queued outgoing bytes of one session (or held incoming ones) above which its client
+    #: is taken not to read: the queue is dropped and the session closed with 1008.
+    max_queued_bytes: int = 4 * 1024 * 1024
     #: Proxies whose ``X-Forwarded-For`` header is believed (addresses or networks).
     trusted_proxies: tuple[Network, ...] = ()
     #: Hand the ``Cookie`` header to the application (off: cookies invite CSRF).
@@ -185,9 +188,14 @@ def _validate(options: SockJSOptions) -> None:
     number("max_sessions", 1, integral=True)
     number("high_watermark", 1, integral=True)
     number("low_watermark", 0, integral=True)
+    number("max_queued_bytes", 1, integral=True)
     require(
         options.low_watermark <= options.high_watermark,
         "low_watermark must not exceed high_watermark",
+    )
+    require(
+        options.high_watermark <= options.max_queued_bytes,
+        "high_watermark must not exceed max_queued_bytes",
     )
     if not (isinstance(options.jsessionid, bool) or callable(options.jsessionid)):
         raise TypeError(f"jsessionid must be a bool or a callable, not {options.jsessionid!r}")

@@ -2,16 +2,28 @@
 A SockJS session: the state machine, and the transport the wrapped protocol sees.
 
 The session is the protocol's transport (``ITransport``, ``IConsumer``, ``IPushProducer``,
-``ISockJSTransport``). Writes are decoded as UTF-8, encoded once as JSON strings and queued;
-the service flushes every dirty session once per reactor turn, so everything written in one
-turn leaves as one ``a[...]`` frame. At most one receiver (an HTTP response or a websocket)
-is attached at a time.
+``ISockJSTransport``). Writes are decoded as UTF-8, encoded once into their wire form (a JSON
+string literal, or UTF-8 text for the raw websocket) and queued; the service flushes every
+dirty session once per reactor turn, so everything written in one turn leaves as one
+``a[...]`` frame. At most one receiver (an HTTP response or a websocket) is attached at a time.
+
+A SockJS message is a JavaScript string: any sequence of UTF-16 code units, the empty one
+included. The protocol sees it as UTF-8 in which a lone surrogate is encoded like any other
+code point (three bytes, as Python's ``"surrogatepass"`` error handler does), and writes it
+back the same way.
+
+Memory is bounded without the application's help: while the receiver cannot take more
+(its connection's buffer is full) messages stay in the session's queue; above
+``high_watermark`` queued bytes the session stops reading from the client (and pauses the
+application's producer) until the queue is below ``low_watermark``; above
+``max_queued_bytes`` the session is closed with :data:`SEND_BUFFER_FULL` and its queue dropped.
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
 from twisted.internet.defer import Deferred
@@ -27,9 +39,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ._framing import HEARTBEAT, OPEN, close_frame, encode_message, message_frame
+from ._framing import (
+    HEARTBEAT,
+    OPEN,
+    BinaryMessage,
+    close_frame,
+    encode_message,
+    encode_raw_text,
+    message_frame,
+)
 from ._info import ConnectionInfo
-from .interfaces import IReceiver, ISockJSTransport
+from .interfaces import IRawReceiver, IReceiver, ISockJSTransport
 
 if TYPE_CHECKING:
     from ._service import SessionService
@@ -50,6 +70,12 @@ REFUSED = close_frame(3003, "Connection refused")
 INVALID_UTF8 = (1007, "Invalid UTF-8 written by the application")
 #: Close code and reason when the application raised while handling a message.
 SERVER_ERROR = (1011, "Server error")
+#: Close code and reason when more than ``max_queued_bytes`` wait for a client that does not
+#: read: the queue is dropped.
+SEND_BUFFER_FULL = (1008, "Send buffer full")
+#: Close code and reason when a raw websocket client sends a binary message to a protocol
+#: without ``binaryMessageReceived``.
+BINARY_UNSUPPORTED = (1003, "Binary messages are not supported.")
 
 _utf8_decode = codecs.utf_8_decode
 
@@ -64,9 +90,12 @@ class Session:
 
     __slots__ = (
         "__weakref__",
+        "_app_paused",
         "_close_frame",
         "_dirty",
+        "_encode",
         "_inbox",
+        "_inbox_bytes",
         "_inbox_drained",
         "_info",
         "_key",
@@ -79,7 +108,7 @@ class Session:
         "_protocol",
         "_queue",
         "_queued_bytes",
-        "_reading_paused",
+        "_raw",
         "_receiver",
         "_receiver_paused",
         "_service",
@@ -93,6 +122,9 @@ class Session:
         self._service = service
         self._info = info
         self._key = key
+        self._raw = info.transport_name == "raw-websocket"
+        #: A message's wire form: a JSON string literal, or UTF-8 for the raw websocket.
+        self._encode: Callable[[str], bytes] = encode_raw_text if self._raw else encode_message
         self._protocol: IProtocol | None = None
         self._queue: list[bytes] = []
         self._queued_bytes = 0
@@ -106,8 +138,9 @@ class Session:
         self._streaming = False
         self._producer_paused = False
         self._over_watermark = False
-        self._reading_paused = False
-        self._inbox: list[str] = []
+        self._app_paused = False
+        self._inbox: deque[str | BinaryMessage] = deque()
+        self._inbox_bytes = 0
         self._inbox_drained: list[Deferred[None]] = []
         self._dirty = False
         self._opened = False
@@ -146,7 +179,7 @@ class Session:
             return
         self._receiver = receiver
         self._service.expiry.cancel(self)
-        if self._reading_paused:
+        if self._reading_stopped():
             receiver.pauseReading(True)
         if not self._opened:
             self._opened = True
@@ -154,33 +187,45 @@ class Session:
         if self._receiver is receiver:
             self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
             self._flush()
-        self._update_producer()
+        self._update_flow()
 
-    def receiverLost(self, receiver: IReceiver) -> None:
-        """The client dropped the receiving connection: the session is interrupted."""
+    def receiverLost(self, receiver: IReceiver, clean: bool = False) -> None:
+        """
+        The client dropped the receiving connection: the session is interrupted, or, after
+        a clean websocket closing handshake the client started (``clean``), closed.
+        """
         if self._receiver is not receiver:
             return
         self._receiver = None
         self._receiver_paused = False
         self._service.heartbeats.cancel(self)
         if self._state != CLOSED_STATE:
-            self._queue.clear()
-            self._queued_bytes = 0
+            self._drop_queue()
             self._close_frame = INTERRUPTED
             self._state = CLOSED_STATE
-            self._lose(Failure(ConnectionLost("The client dropped the connection.")))
+            if clean:
+                self._lose(Failure(ConnectionDone("The client closed the connection.")))
+            else:
+                self._lose(Failure(ConnectionLost("The client dropped the connection.")))
         self._service.expire_later(self)
 
     def receiverPaused(self, receiver: IReceiver, paused: bool) -> None:
-        """The receiver's client is slow (``True``) or ready again (``False``)."""
-        if self._receiver is receiver:
+        """
+        The receiver's connection has a full buffer (``True``) or is ready again
+        (``False``): messages wait in the queue meanwhile.
+        """
+        if self._receiver is receiver and self._receiver_paused != paused:
             self._receiver_paused = paused
-            self._update_producer()
+            if paused:
+                self._update_flow()
+            else:
+                self._flush()
 
     def heartbeat(self) -> None:
         """Called by the service's timer wheel while a receiver is attached."""
         if self._receiver is not None:
-            self._send(HEARTBEAT)
+            if not self._receiver_paused:  # a full connection is not an idle one
+                self._send(HEARTBEAT)
             if self._receiver is not None:
                 self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
 
@@ -191,8 +236,7 @@ class Session:
         self._service.forget(self)
         if self._state != CLOSED_STATE:
             self._state = CLOSED_STATE
-            self._queue.clear()
-            self._queued_bytes = 0
+            self._drop_queue()
             self._lose(Failure(ConnectionLost("The session timed out.")))
 
     def shutdown(self) -> None:
@@ -212,41 +256,86 @@ class Session:
 
     # -- messages from the client -------------------------------------------------------------
 
-    def receive(self, messages: Iterable[str]) -> Deferred[None] | None:
+    def receive(self, messages: Sequence[str | BinaryMessage]) -> Deferred[None] | None:
         """
-        Deliver messages from the client, each as one ``dataReceived``.
+        Deliver messages from the client, each as one ``dataReceived`` (a
+        :class:`BinaryMessage` as one ``binaryMessageReceived``).
 
-        :return: ``None`` when delivered, or a Deferred that fires once the protocol, which
-            paused reading, has taken them all.
+        :return: ``None`` when delivered, or a Deferred that fires once they have all been
+            delivered: the protocol paused reading, or the client does not read what it is
+            sent (the queue is over ``high_watermark``).
         """
         if self._state != OPEN_STATE or self._protocol is None:
             return None
-        if self._reading_paused:
-            self._inbox.extend(messages)
-            waiter: Deferred[None] = Deferred()
-            self._inbox_drained.append(waiter)
-            return waiter
-        iterator = iter(messages)
-        for message in iterator:
+        if self._reading_stopped():
+            return self._hold(messages)
+        for index, message in enumerate(messages):
             self._deliver(message)
-            if self._reading_paused:
-                return self.receive(list(iterator))
+            if self._reading_stopped() and index + 1 < len(messages):
+                return self._hold(messages[index + 1 :])
         return None
 
-    def _deliver(self, message: str) -> None:
-        if self._state != OPEN_STATE or self._protocol is None:
+    def receiveBinary(self, payload: bytes) -> None:
+        """A binary message arrived (raw websocket only)."""
+        if self._protocol is not None and not hasattr(self._protocol, "binaryMessageReceived"):
+            self.closeWithCode(*BINARY_UNSUPPORTED)
+            return
+        self.receive([BinaryMessage(payload)])
+
+    def inboxFull(self) -> bool:
+        """Whether the messages held for delivery already exceed ``max_queued_bytes``."""
+        return self._inbox_bytes > self._service.options.max_queued_bytes
+
+    def _hold(self, messages: Sequence[str | BinaryMessage]) -> Deferred[None]:
+        self._inbox.extend(messages)
+        self._inbox_bytes += sum(len(message) for message in messages)
+        waiter: Deferred[None] = Deferred()
+        self._inbox_drained.append(waiter)
+        return waiter
+
+    def _deliver(self, message: str | BinaryMessage) -> None:
+        protocol = self._protocol
+        if self._state != OPEN_STATE or protocol is None:
             return
         try:
-            self._protocol.dataReceived(message.encode("utf-8", "surrogatepass"))
+            if type(message) is BinaryMessage:
+                protocol.binaryMessageReceived(bytes(message))  # type: ignore[attr-defined]
+            else:
+                protocol.dataReceived(cast(str, message).encode("utf-8", "surrogatepass"))
         except Exception:
             _log.failure("The protocol raised while receiving a SockJS message")
             self._service.log("error", "The protocol raised while receiving a message")
             self.closeWithCode(*SERVER_ERROR)
 
+    def _reading_stopped(self) -> bool:
+        """Whether client messages wait: paused by the protocol, or by backpressure."""
+        return self._app_paused or self._over_watermark
+
+    def _set_reading(self, stopped: bool) -> None:
+        """Pause or resume reading from the client; on resume deliver what waited."""
+        receiver = self._receiver
+        if receiver is not None:
+            receiver.pauseReading(stopped)
+        if stopped:
+            return
+        inbox = self._inbox
+        while inbox and not self._reading_stopped():
+            message = inbox.popleft()
+            self._inbox_bytes -= len(message)
+            self._deliver(message)
+        if not inbox:
+            self._inbox_bytes = 0
+            waiters, self._inbox_drained = self._inbox_drained, []
+            for waiter in waiters:
+                waiter.callback(None)
+
     # -- ITransport ---------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send ``data``, UTF-8 text, as one message (a split character waits for its end)."""
+        """
+        Send ``data``, UTF-8 text (lone surrogates allowed), as one message; ``b""`` sends
+        an empty message. A character split across writes waits for its end.
+        """
         if self._state != OPEN_STATE:
             return
         if not isinstance(data, bytes):
@@ -254,7 +343,7 @@ class Session:
         if self._pending_utf8:
             data = self._pending_utf8 + data
         try:
-            text, used = _utf8_decode(data, "strict", False)
+            text, used = _utf8_decode(data, "surrogatepass", False)
         except UnicodeDecodeError as error:
             _log.error(
                 "Closing a SockJS session: the protocol wrote bytes that are not UTF-8 ({error})",
@@ -265,15 +354,35 @@ class Session:
             self.closeWithCode(*INVALID_UTF8)
             return
         self._pending_utf8 = data[used:] if used < len(data) else b""
-        if text:
-            self._enqueue(encode_message(text))
+        if text or not data:
+            self._enqueue(self._encode(text))
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         """Send the concatenation of ``data`` as one message."""
         self.write(b"".join(data))
 
+    def writeBinary(self, data: bytes) -> None:
+        """
+        Send ``data`` as one binary message: only the raw websocket carries them.
+
+        :raises ValueError: on any other transport (SockJS messages are text).
+        """
+        if not self._raw:
+            raise ValueError(
+                f"binary messages need the raw websocket, not {self._info.transport_name}"
+            )
+        if not isinstance(data, bytes):
+            raise TypeError(f"writeBinary() takes bytes, not {type(data).__name__}")
+        if self._state == OPEN_STATE:
+            self._enqueue(BinaryMessage(data))
+
+    @property
+    def messageEncoder(self) -> Callable[[str], bytes]:
+        """Turns a message into this session's wire form, for :meth:`sendEncoded`."""
+        return self._encode
+
     def sendEncoded(self, encoded: bytes) -> None:
-        """Queue a message already passed through ``encode_message`` (see ``broadcast``)."""
+        """Queue a message already passed through :attr:`messageEncoder` (see ``broadcast``)."""
         if self._state == OPEN_STATE:
             self._enqueue(encoded)
 
@@ -284,8 +393,28 @@ class Session:
             self._dirty = True
             self._service.mark_dirty(self)
         if self._queued_bytes > self._service.options.high_watermark:
-            self._over_watermark = True
-            self._update_producer()
+            if self._queued_bytes > self._service.options.max_queued_bytes:
+                self._overflow()
+            elif not self._over_watermark:
+                self._update_flow()
+
+    def _overflow(self) -> None:
+        """The client reads less than it is sent: drop the queue and close (on next flush)."""
+        self._service.log(
+            "info",
+            "closing a session whose client does not read: "
+            f"more than {self._service.options.max_queued_bytes} bytes queued",
+        )
+        self._drop_queue()
+        self.disconnecting = True
+        self._state = CLOSING_STATE
+        self._close_frame = close_frame(*SEND_BUFFER_FULL)
+        self._lost_reason = Failure(ConnectionLost("The client did not read what it was sent."))
+        self._update_flow()
+
+    def _drop_queue(self) -> None:
+        self._queue = []
+        self._queued_bytes = 0
 
     def loseConnection(self) -> None:
         """Close with 3000 ``"Go away!"`` once queued messages are sent."""
@@ -317,8 +446,7 @@ class Session:
         """Close now: queued messages are dropped."""
         if self._state == CLOSED_STATE:
             return
-        self._queue.clear()
-        self._queued_bytes = 0
+        self._drop_queue()
         if self._state == OPEN_STATE:
             self._close_frame = close_frame(3000, "Go away!")
         self._state = CLOSING_STATE
@@ -392,7 +520,7 @@ class Session:
         if self._state == CLOSED_STATE:
             self._stop_producer()
             return
-        self._update_producer()
+        self._update_flow()
 
     def unregisterProducer(self) -> None:
         self._producer = None
@@ -403,10 +531,22 @@ class Session:
         if producer is not None:
             producer.stopProducing()
 
-    def _update_producer(self) -> None:
-        """Pause the producer on a full queue or a slow client; resume it otherwise."""
-        if self._over_watermark and self._queued_bytes <= self._service.options.low_watermark:
-            self._over_watermark = False
+    def _update_flow(self) -> None:
+        """
+        Backpressure, in one place. Above ``high_watermark`` queued bytes, and until the
+        queue is back under ``low_watermark``, the client is not read from; the producer is
+        paused while that lasts or while the receiver's connection is full.
+        """
+        options = self._service.options
+        if self._over_watermark:
+            if self._queued_bytes <= options.low_watermark:
+                self._over_watermark = False
+                if not self._app_paused:
+                    self._set_reading(False)
+        elif self._queued_bytes > options.high_watermark and self._state != CLOSED_STATE:
+            self._over_watermark = True
+            if not self._app_paused:
+                self._set_reading(True)
         producer = self._producer
         if producer is None or self._state == CLOSED_STATE:
             return
@@ -428,24 +568,17 @@ class Session:
 
     def pauseProducing(self) -> None:
         """Stop delivering client messages; they wait, and so do their senders."""
-        if not self._reading_paused:
-            self._reading_paused = True
-            if self._receiver is not None:
-                self._receiver.pauseReading(True)
+        if not self._app_paused:
+            self._app_paused = True
+            if not self._over_watermark:
+                self._set_reading(True)
 
     def resumeProducing(self) -> None:
         """Deliver the messages that waited, and go on delivering."""
-        if not self._reading_paused:
-            return
-        self._reading_paused = False
-        if self._receiver is not None:
-            self._receiver.pauseReading(False)
-        while self._inbox and not self._reading_paused:
-            self._deliver(self._inbox.pop(0))
-        if not self._inbox:
-            waiters, self._inbox_drained = self._inbox_drained, []
-            for waiter in waiters:
-                waiter.callback(None)
+        if self._app_paused:
+            self._app_paused = False
+            if not self._over_watermark:
+                self._set_reading(False)
 
     def stopProducing(self) -> None:
         """Drop the session, as a transport does."""
@@ -459,18 +592,52 @@ class Session:
         self._flush()
 
     def _flush(self) -> None:
+        """
+        Send what is queued while the receiver takes it, in frames of at most about
+        ``high_watermark`` bytes (so a full connection buffers at most one of them), then the
+        close frame once the queue is empty.
+        """
         if self._receiver is None:
             return
-        if self._queue:
-            frame = message_frame(self._queue)
-            self._queue = []
-            self._queued_bytes = 0
-            self._send(frame)
-            self._update_producer()
-            if self._receiver is None:
-                return
-        if self._state != OPEN_STATE and self._close_frame is not None:
+        while self._queue and not self._receiver_paused:
+            if not self._send_messages(self._take_batch()):
+                break
+        if (
+            self._receiver is not None
+            and not self._queue
+            and self._state != OPEN_STATE
+            and self._close_frame is not None
+        ):
             self._finish_close()
+        self._update_flow()
+
+    def _take_batch(self) -> list[bytes]:
+        queue = self._queue
+        limit = self._service.options.high_watermark
+        if self._queued_bytes <= limit:
+            self._drop_queue()
+            return queue
+        size = 0
+        count = 0
+        for message in queue:
+            size += len(message)
+            count += 1
+            if size >= limit:
+                break
+        batch = queue[:count]
+        del queue[:count]
+        self._queued_bytes -= size
+        return batch
+
+    def _send_messages(self, messages: list[bytes]) -> bool:
+        """Send queued messages; ``False`` when the receiver is gone afterwards."""
+        if self._raw:
+            receiver = self._receiver
+            assert receiver is not None
+            cast(IRawReceiver, receiver).sendMessages(messages)
+        else:
+            self._send(message_frame(messages))
+        return self._receiver is not None
 
     def _send(self, frame: bytes) -> None:
         receiver = self._receiver
@@ -500,6 +667,7 @@ class Session:
         self.disconnecting = True
         self._pending_utf8 = b""
         self._inbox.clear()
+        self._inbox_bytes = 0
         waiters, self._inbox_drained = self._inbox_drained, []
         for waiter in waiters:
             waiter.callback(None)

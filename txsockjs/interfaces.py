@@ -36,6 +36,12 @@ class ISockJSTransport(ITransport, IConsumer, IPushProducer):
     readable = Attribute("Whether messages may still arrive from the client.")
     writable = Attribute("Whether ``write`` still sends.")
 
+    def writeBinary(data: bytes) -> None:
+        """
+        Send ``data`` as one binary websocket message. Only the raw websocket endpoint
+        carries binary messages; on a SockJS transport this raises ``ValueError``.
+        """
+
     def close(code: int = 1000, reason: str = "Normal closure") -> None:
         """
         Close the session with a SockJS close frame, after queued messages are sent.
@@ -49,6 +55,17 @@ class ISockJSTransport(ITransport, IConsumer, IPushProducer):
 
     def abortConnection() -> None:
         """Close the session now, dropping queued messages."""
+
+
+class IBinaryMessageReceiver(Interface):
+    """
+    A protocol that takes binary messages from the raw websocket endpoint.
+
+    Binary messages to a protocol without this method close the session with 1003.
+    """
+
+    def binaryMessageReceived(data: bytes) -> None:
+        """One binary message arrived from a raw websocket client."""
 
 
 class IReceiver(Interface):
@@ -74,3 +91,13 @@ class IReceiver(Interface):
     def pauseReading(paused: bool) -> None:
         """Stop (``True``) or resume (``False``) reading messages from the client, if the
         receiver reads any (websockets do; HTTP receivers do not)."""
+
+
+class IRawReceiver(IReceiver):
+    """A receiver that carries messages without SockJS framing: the raw websocket."""
+
+    def sendMessages(messages: list[bytes]) -> None:
+        """
+        Send queued messages, each as one websocket message: UTF-8 text, or binary for a
+        :class:`~txsockjs._framing.BinaryMessage`.
+        """

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from .conftest import Service
@@ -182,4 +183,92 @@ def test_raw_websocket(service: Service) -> None:
 def test_raw_websocket_binary_is_refused(service: Service) -> None:
     client = Client(service, "/s/websocket")
     client.send(frame(b"\x00\x01", opcode=2))
-    assert client.close_frame() == (1000, b"Binary messages are not supported.")
+    assert client.close_frame() == (1003, b"Binary messages are not supported.")
+
+
+def test_non_minimal_length_is_a_protocol_error(service: Service) -> None:
+    client = Client(service)
+    mask = b"\x00\x00\x00\x00"
+    # 126 announces a 16-bit length, which must then be at least 126 (RFC 6455 5.2).
+    client.send(bytes([0x81, 0x80 | 126]) + struct.pack("!H", 7) + mask + b'["abc"]')
+    close = client.close_frame()
+    assert close is not None and close[0] == 1002
+    assert service.protocol.received == []
+
+
+def test_deeply_nested_json_closes_with_broken_framing(service: Service) -> None:
+    client = Client(service)
+    client.send(frame(b"[" * 200_000))
+    client.send(frame(b"{" * 1000))
+    assert client.close_frame() == (3000, b"Broken framing.")
+    assert service.protocol.lost[0].check(ConnectionLost)
+
+
+def test_deeply_nested_json_in_xhr_send_is_broken_json(service: Service) -> None:
+    service.http.post("/s/0/a/xhr")
+    answer = service.http.post("/s/0/a/xhr_send", b"[" * 200_000)
+    assert (answer.response.status, answer.response.body) == (500, b"Broken JSON encoding.\n")
+    assert service.protocol.transport.state == "open"  # type: ignore[union-attr]
+    service.protocol.transport.abortConnection()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("path", ["/s/0/0/websocket", "/s/websocket"])
+def test_clean_close_by_the_client_is_connection_done(service: Service, path: str) -> None:
+    client = Client(service, path)
+    client.send(frame(struct.pack("!H", 1000) + b"bye", opcode=8))
+    assert client.close_frame() is not None, "the server answers the closing handshake"
+    client.protocol.connectionLost(Failure(ConnectionDone()))
+    assert len(service.protocol.lost) == 1
+    assert service.protocol.lost[0].check(ConnectionDone)
+
+
+def test_dropped_tcp_is_connection_lost(service: Service) -> None:
+    client = Client(service)
+    client.protocol.connectionLost(Failure(ConnectionLost()))
+    assert service.protocol.lost[0].check(ConnectionLost)
+
+
+class Raiser(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        if data == b"raise":
+            raise RuntimeError("application bug")
+        assert self.transport is not None
+        self.transport.write(data)
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("raise", (1011, b"Server error")),
+        ("invalid", (1007, b"Invalid UTF-8 written by the application")),
+        ("shutdown", (1001, b"Server shutting down")),
+        ("app-code", (4321, b"app reason")),
+        ("normal", (1000, b"Normal closure")),
+    ],
+)
+def test_raw_websocket_sends_the_chosen_close_code(
+    make_service: Any, action: str, expected: tuple[int, bytes]
+) -> None:
+    service = make_service()
+    service.resource.service.factory = Factory.forProtocol(Raiser)
+    client = Client(service, "/s/websocket")
+    session: Any = client.protocol.session
+    if action == "raise":
+        client.send(frame(b"raise"))
+    elif action == "invalid":
+        session.write(b"\xff")
+    elif action == "shutdown":
+        service.resource.close()
+    elif action == "app-code":
+        session.close(4321, "app reason")
+    else:
+        session.end()
+    assert client.close_frame() == expected
+
+
+def test_close_reason_is_cut_to_fit_a_control_frame(service: Service) -> None:
+    client = Client(service, "/s/websocket")
+    service.protocol.transport.close(4000, "é" * 100)  # type: ignore[union-attr]
+    close = client.close_frame()
+    assert close is not None and close[0] == 4000
+    assert len(close[1]) <= 123 and close[1].decode() == "é" * 61

@@ -317,6 +317,10 @@ class SendResource(SockJSLeaf):
         except PayloadError as reason:
             return error(request, 500, str(reason))
         service = self.service
+        if session.inboxFull():
+            # The client sends without reading the answers: its earlier sends still wait.
+            service.log("debug", "refusing a send: the session's earlier messages still wait")
+            return error(request, 503, "Too many messages waiting.")
         service.begin_batch()
         try:
             waiting = session.receive(messages)

@@ -20,12 +20,12 @@ from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from .._framing import decode_text_payload
+from .._framing import BinaryMessage, PayloadError, decode_websocket_message
 from .._http import SockJSLeaf, error, mount_prefix
 from .._service import SessionService
 from .._session import Session
 from .._tcp import no_delay, write_now
-from ..interfaces import IReceiver
+from ..interfaces import IRawReceiver, IReceiver
 
 _STATE_OPEN = WebSocketServerProtocol.STATE_OPEN
 _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
@@ -49,11 +49,25 @@ _HANDSHAKE_LEFTOVERS = (
 BROKEN_FRAMING = (3000, "Broken framing.")
 
 
-def _sendable_close(code: int, reason: str) -> tuple[int, str]:
-    """Autobahn lets a server send only 1000 and 3000-4999."""
-    if code == 1000 or 3000 <= code <= 4999:
-        return code, reason
-    return 1000, reason
+#: Close codes an endpoint may send (RFC 6455 7.4, IANA registry), besides 3000-4999.
+_SENDABLE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)
+#: A close frame's reason fits in 123 bytes of UTF-8 (a control frame carries 125).
+_MAX_REASON = 123
+
+
+def send_close(protocol: WebSocketServerProtocol, code: int, reason: str) -> None:
+    """
+    Start the closing handshake with ``code``: the application's or the server's own
+    (1001, 1003, 1007, 1008, 1011 ...). Autobahn's ``sendClose`` refuses every code but 1000
+    and 3000-4999, so the frame goes through ``sendCloseFrame``, which takes any; a code
+    that must never be sent (1005, 1006, 1015, out of range) becomes 1000.
+    """
+    if code not in _SENDABLE_CODES and not 3000 <= code <= 4999:
+        code = 1000
+    encoded = reason.encode("utf-8")
+    if len(encoded) > _MAX_REASON:
+        encoded = encoded[:_MAX_REASON].decode("utf-8", "ignore").encode("utf-8")
+    protocol.sendCloseFrame(code=code, reasonUtf8=encoded, isReply=False)
 
 
 @implementer(IReceiver, IPushProducer)
@@ -70,7 +84,7 @@ class WebSocketReceiver:
     def sendFrame(self, frame: bytes) -> bool:
         if frame[:1] == b"c":
             code, reason = json.loads(frame[1:])
-            self._close = _sendable_close(code, reason)
+            self._close = (code, reason)
         self._protocol.sendText(frame)
         return True
 
@@ -79,7 +93,7 @@ class WebSocketReceiver:
             self.ended = True
             code, reason = self._close
             if self._protocol.state == _STATE_OPEN:
-                self._protocol.sendClose(code, reason)
+                send_close(self._protocol, code, reason)
 
     def pauseReading(self, paused: bool) -> None:
         transport: Any = self._protocol.transport
@@ -100,20 +114,31 @@ class WebSocketReceiver:
         """``onClose`` reports the end of the connection."""
 
 
+@implementer(IRawReceiver)
 class RawWebSocketReceiver(WebSocketReceiver):
-    """A plain websocket: each message is one websocket text message, no SockJS framing."""
+    """
+    A plain websocket: each message is one websocket message (text, or binary for a
+    :class:`BinaryMessage`), no SockJS framing. Of the session's own frames only the close
+    (its code and reason) and the heartbeat (a ping) are sent.
+    """
 
     raw = True
 
+    def sendMessages(self, messages: list[bytes]) -> None:
+        protocol = self._protocol
+        send = protocol.sendText
+        for message in messages:
+            if type(message) is BinaryMessage:
+                if protocol.state == _STATE_OPEN:
+                    protocol.sendMessage(bytes(message), True)  # type: ignore[no-untyped-call]
+            else:
+                send(message)
+
     def sendFrame(self, frame: bytes) -> bool:
         kind = frame[:1]
-        if kind == b"a":
-            send = self._protocol.sendText
-            for message in json.loads(frame[1:]):
-                send(message.encode("utf-8", "surrogatepass"))
-        elif kind == b"c":
+        if kind == b"c":
             code, reason = json.loads(frame[1:])
-            self._close = _sendable_close(code, reason)
+            self._close = (code, reason)
         elif kind == b"h" and self._protocol.state == _STATE_OPEN:
             self._protocol.sendPing()  # raw websockets have no heartbeat frame: a ping
         return True
@@ -152,7 +177,7 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
         """A whole message that autobahn assembled (fragmented, or off the fast path)."""
         if isBinary:
             if self.receiver.raw:
-                self.session.closeWithCode(1003, "Binary messages are not supported.")
+                self.session.receiveBinary(payload)
             else:
                 self._broken_framing()
             return
@@ -163,16 +188,10 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
             self.session.receive([text])
             return
         if not text:
-            return
+            return  # empty websocket messages carry no SockJS message
         try:
-            if text[0] == "[":
-                messages = decode_text_payload(text)
-            else:
-                message = json.loads(text)
-                if not isinstance(message, str):
-                    raise ValueError(message)
-                messages = [message]
-        except ValueError:
+            messages = decode_websocket_message(text)
+        except PayloadError:
             self._broken_framing()
             return
         self.session.receive(messages)
@@ -210,6 +229,8 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
                     if length != 126 or position + 8 > end:
                         break
                     length = (data[position + 2] << 8) | data[position + 3]
+                    if length < 126:
+                        break  # not the minimal length encoding: autobahn fails with 1002
                     start = position + 8
                 elif length < 0:
                     break  # not masked: autobahn fails the connection
@@ -239,11 +260,7 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
         """Send one text message, framed here when nothing else is being sent."""
         if self.state != _STATE_OPEN:
             return  # closing: nothing more goes out
-        if (
-            self.send_state == _SEND_GROUND
-            and self.send_state == _SEND_GROUND
-            and self._perMessageCompress is None
-        ):
+        if self.send_state == _SEND_GROUND and self._perMessageCompress is None:
             length = len(payload)
             if length < 126:
                 header = bytes((0x81, length))
@@ -283,7 +300,9 @@ class SessionWebSocketProtocol(WebSocketServerProtocol):
             transport.unregisterProducer()
         if not self.receiver.ended:
             self.receiver.ended = True
-            session.receiverLost(self.receiver)
+            # A closing handshake the client started and finished is a clean close.
+            clean = bool(wasClean) and not self.closedByMe
+            session.receiverLost(self.receiver, clean)
 
 
 class _OneProtocol:
