@@ -11,13 +11,14 @@ from ._http import BodyLimitedRequest, body_limited_request
 from ._message import MessageProtocol, broadcast
 from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
 from ._resource import SockJSResource
-from .interfaces import ISockJSTransport
+from .interfaces import IBinaryMessageReceiver, ISockJSTransport
 
 __version__ = "2.0.0.dev0"
 
 __all__ = [
     "DEFAULT_SOCKJS_URL",
     "BodyLimitedRequest",
+    "IBinaryMessageReceiver",
     "ISockJSTransport",
     "MessageProtocol",
     "SockJSFactory",

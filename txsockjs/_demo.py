@@ -16,8 +16,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from zope.interface import implementer
 
-from txsockjs import MessageProtocol, broadcast
-from txsockjs.interfaces import IBinaryMessageReceiver
+from txsockjs import IBinaryMessageReceiver, MessageProtocol, broadcast
 
 __all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demoPage"]
 

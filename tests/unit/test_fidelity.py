@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
-from txsockjs import MessageProtocol
-from txsockjs.interfaces import IBinaryMessageReceiver
+from txsockjs import IBinaryMessageReceiver, MessageProtocol
 
 from .conftest import Service
 from .test_websocket import Client, frame
