@@ -40,8 +40,10 @@ setup(
             "mypy>=1.11",
             "mypy-zope>=1.0",
             "towncrier>=24.7",
+            "txredisapi>=1.6",
         ],
         "docs": ["sphinx>=7", "repoze.sphinx.autointerface>=1.0"],
+        "redis": ["txredisapi>=1.6"],
     },
     classifiers=[
         "Framework :: Twisted",
