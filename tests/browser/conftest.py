@@ -40,6 +40,8 @@ CLOSE_CODE = 4001
 CLOSE_REASON = "bye"
 
 SERVER_START_TIMEOUT = 30.0
+#: A poll still pending when a session closes ends with the next heartbeat (HEARTBEAT_DELAY).
+COOKIE_SETTLE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -195,7 +197,10 @@ def transport_run(browser: Any, servers: Servers) -> Callable[[str, str], PageRu
                 servers,
                 origin,
                 f"{transport}-{origin}",
-                "options => runChecks(options)",
+                # Every check of the transport, then the message-fidelity checks, in one
+                # page load.
+                "async options => Object.assign("
+                "await runChecks(options), await runFidelity(options))",
                 {
                     "base": servers.base,
                     "transport": transport,
@@ -207,6 +212,39 @@ def transport_run(browser: Any, servers: Servers) -> Callable[[str, str], PageRu
         return cache[key]
 
     return run
+
+
+@pytest.fixture(scope="package")
+def raw_websocket_run(browser: Any, servers: Servers) -> Callable[[str], PageRun]:
+    """The fidelity payloads through ``/echo/websocket`` from the browser's own WebSocket."""
+    cache: dict[str, PageRun] = {}
+
+    def run(origin: str) -> PageRun:
+        if origin not in cache:
+            cache[origin] = _run_page(
+                browser,
+                servers,
+                origin,
+                f"raw-websocket-{origin}",
+                "options => runRawWebSocket(options)",
+                {"base": servers.base},
+            )
+        return cache[origin]
+
+    return run
+
+
+def _wait_for_requests(page: Any, in_flight: set[Any], timeout: float) -> None:
+    """Let the page's requests finish (or fail), checking every 50 ms for ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while in_flight:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"requests still pending after {timeout} s: "
+                + ", ".join(sorted(request.url for request in in_flight)),
+                pytrace=False,
+            )
+        page.wait_for_timeout(50)  # Playwright delivers the request events meanwhile.
 
 
 @pytest.fixture(scope="package")
@@ -230,9 +268,18 @@ def cookie_run(browser: Any, servers: Servers) -> Callable[[str, str], dict[str,
             page.set_default_timeout(30_000)
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
+            in_flight: set[Any] = set()
+            # Playwright needs Python functions as handlers, not bound builtins.
+            page.on("request", lambda request: in_flight.add(request))
+            page.on("requestfinished", lambda request: in_flight.discard(request))
+            page.on("requestfailed", lambda request: in_flight.discard(request))
             page.goto(f"{servers.origin(origin)}/pages/runner.html")
             servers.take_request_log()
             first = page.evaluate("options => runCookieSession(options)", argument)
+            # A poll of the first session can still be pending after its close (the server
+            # answers it with the next heartbeat); its Set-Cookie would overwrite the cookie
+            # seeded below if it came in later.
+            _wait_for_requests(page, in_flight, COOKIE_SETTLE_TIMEOUT)
             first_requests = servers.take_request_log()
             cookies_after_first = context.cookies()
             # A value of the test's own (the server sets "dummy" when none comes in), so the

@@ -336,3 +336,256 @@ async function runCookieSession(options) {
     return { ok: false, detail: String(err && err.message ? err.message : err) };
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Message fidelity: a SockJS message is any JavaScript string, so the empty string, lone
+// surrogates and every UTF-16 code unit must come back exactly (=== compares code units), in
+// order, mixed with ordinary messages.
+
+// Every code unit 0..65535 in ascending order, as FIDELITY_CHUNKS messages of equal length
+// (small enough that a few of them in one jsonp_send form body stay far under the server's
+// 1 MiB body limit). Inside the surrogate range the chunk holds \udbff\udc00, a valid pair;
+// every other surrogate in it is lone.
+var FIDELITY_CHUNKS = 8;
+
+function codeUnitChunks() {
+  var size = 65536 / FIDELITY_CHUNKS;
+  var chunks = [];
+  for (var c = 0; c < FIDELITY_CHUNKS; c++) {
+    var units = new Array(size);
+    for (var i = 0; i < size; i++) {
+      units[i] = c * size + i;
+    }
+    // fromCharCode keeps lone surrogates as they are.
+    chunks.push(String.fromCharCode.apply(null, units));
+  }
+  return chunks;
+}
+
+// The payloads of the fidelity checks, by check name; each value is a list of messages.
+function fidelityPayloads() {
+  return {
+    fidelity_empty: [""],
+    fidelity_lone_high: ["\ud800"],
+    fidelity_lone_low: ["\udfff"],
+    fidelity_high_inside: ["a\ud800b"],
+    fidelity_high_at_end: ["end \udbff"],
+    fidelity_low_at_start: ["\udc00 start"],
+    fidelity_all_code_units: codeUnitChunks(),
+  };
+}
+
+// Where two strings first differ, as text for a failure message.
+function firstDifference(wanted, got) {
+  if (typeof got !== "string") {
+    return "got a " + typeof got + " instead of a string";
+  }
+  var n = Math.min(wanted.length, got.length);
+  for (var i = 0; i < n; i++) {
+    if (wanted.charCodeAt(i) !== got.charCodeAt(i)) {
+      return (
+        "at code unit " + i + " wanted \\u" + wanted.charCodeAt(i).toString(16) + ", got \\u" +
+        got.charCodeAt(i).toString(16) + " (lengths " + wanted.length + " and " + got.length + ")"
+      );
+    }
+  }
+  return "lengths differ: wanted " + wanted.length + " code units, got " + got.length;
+}
+
+// Compare the echoes with what was sent, message by message; throws on the first mismatch.
+function assertSequence(sent, got) {
+  for (var i = 0; i < Math.max(sent.length, got.length); i++) {
+    if (i >= got.length) {
+      throw new Error("missing echo " + i + " of " + sent.length + ": " + describe(sent[i]));
+    }
+    if (i >= sent.length) {
+      throw new Error("unexpected extra echo " + describe(got[i]));
+    }
+    if (got[i] !== sent[i]) {
+      throw new Error(
+        "echo " + i + " is not what was sent (" + describe(sent[i]) + " came back as " +
+          describe(got[i]) + "): " + firstDifference(sent[i], got[i]) +
+          (got.length !== sent.length ? "; " + got.length + " echoes for " + sent.length + " messages" : "")
+      );
+    }
+  }
+}
+
+// Open an echo connection within 15 s or throw.
+async function openEcho(base, transport) {
+  var conn = new Connection(base + "/echo", transport);
+  var timer;
+  try {
+    await Promise.race([
+      conn.opened,
+      new Promise(function (_, reject) {
+        timer = setTimeout(function () {
+          reject(new Error("no open event within 15 s"));
+        }, 15000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return conn;
+}
+
+// Send `messages` then a unique ordinary marker, and wait for the marker's echo: everything
+// echoed before it is compared with `messages`. A dropped message therefore fails at once
+// instead of by timeout, and a session the server closes fails with its close code.
+async function echoSequence(conn, messages, marker, ms) {
+  messages.forEach(function (m) {
+    conn.sj.send(m);
+  });
+  conn.sj.send(marker);
+  await conn.until(
+    function () {
+      return conn.messages.indexOf(marker) >= 0;
+    },
+    ms,
+    "the echo of " + describe(marker) + " after " + messages.length + " messages"
+  );
+  var got = conn.messages.splice(0, conn.messages.indexOf(marker) + 1);
+  got.pop();
+  assertSequence(messages, got);
+}
+
+function closeQuietly(conn) {
+  if (conn) {
+    try {
+      conn.sj.close();
+    } catch (e) {
+      /* already closed */
+    }
+  }
+}
+
+// options: {base, transport}. One check per payload, each between ordinary messages on a
+// connection that is replaced when the server has closed it; then fidelity_mixed sends every
+// payload in one burst, interleaved with ordinary messages, on a fresh connection.
+async function runFidelity(options) {
+  var results = {};
+  var payloads = fidelityPayloads();
+  var names = Object.keys(payloads);
+  var conn = null;
+  var opened = await runCheck(results, "fidelity_open", async function () {
+    conn = await openEcho(options.base, options.transport);
+    return "transport " + conn.sj.transport;
+  });
+  if (!opened) {
+    skipRest(results, names.concat(["fidelity_mixed"]), "the connection did not open");
+    return results;
+  }
+  var counter = 0;
+  for (var name of names) {
+    await runCheck(results, name, async function () {
+      if (conn.closeEvent) {
+        conn = await openEcho(options.base, options.transport);
+      }
+      var messages = [];
+      payloads[name].forEach(function (p) {
+        counter += 1;
+        messages.push("ordinary " + counter, p);
+      });
+      messages.push("ordinary last " + name);
+      await echoSequence(conn, messages, "marker " + name, 15000);
+      return payloads[name].length + " payload message(s) echoed exactly";
+    });
+  }
+  closeQuietly(conn);
+  await runCheck(results, "fidelity_mixed", async function () {
+    var mixed = await openEcho(options.base, options.transport);
+    try {
+      var messages = ["mixed start"];
+      names.forEach(function (n) {
+        payloads[n].forEach(function (p, i) {
+          messages.push(p, n + " " + i);
+        });
+      });
+      await echoSequence(mixed, messages, "mixed marker", 20000);
+      return messages.length + " messages echoed exactly and in order";
+    } finally {
+      closeQuietly(mixed);
+    }
+  });
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw websocket endpoint (/echo/websocket) from the browser's own WebSocket. The browser
+// sends text as UTF-8 of the string's USVString conversion (WebIDL): each lone surrogate
+// becomes U+FFFD before anything leaves the page, so the server cannot echo one back. What
+// the page can check: "" round-trips, and a string with lone surrogates comes back as exactly
+// that conversion.
+
+// The WebIDL USVString conversion: pairs kept, every lone surrogate replaced by U+FFFD.
+function toScalarValues(s) {
+  var out = "";
+  for (var i = 0; i < s.length; i++) {
+    var u = s.charCodeAt(i);
+    if (u >= 0xd800 && u <= 0xdbff && i + 1 < s.length) {
+      var next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        out += s[i] + s[i + 1];
+        i += 1;
+        continue;
+      }
+    }
+    out += u >= 0xd800 && u <= 0xdfff ? "\ufffd" : s[i];
+  }
+  return out;
+}
+
+// Send `messages` (the last one an ordinary marker) over one WebSocket and resolve with every
+// echo up to and including the marker's, so a dropped message shows at once.
+function rawEcho(url, messages, ms) {
+  var marker = messages[messages.length - 1];
+  return new Promise(function (resolve, reject) {
+    var got = [];
+    var ws = new WebSocket(url);
+    var timer = setTimeout(function () {
+      ws.close();
+      reject(new Error("timed out after " + ms + " ms with " + got.length + " of " + messages.length + " echoes"));
+    }, ms);
+    ws.onopen = function () {
+      messages.forEach(function (m) {
+        ws.send(m);
+      });
+    };
+    ws.onmessage = function (e) {
+      got.push(e.data);
+      if (e.data === marker) {
+        clearTimeout(timer);
+        ws.close();
+        resolve(got);
+      }
+    };
+    ws.onclose = function (e) {
+      clearTimeout(timer);
+      reject(new Error("closed (" + e.code + " " + describe(e.reason) + ") after " + got.length + " of " + messages.length + " echoes"));
+    };
+  });
+}
+
+// options: {base}
+async function runRawWebSocket(options) {
+  var results = {};
+  var url = options.base.replace(/^http/, "ws") + "/echo/websocket";
+  var payloads = fidelityPayloads();
+  var names = Object.keys(payloads);
+  for (var name of names) {
+    await runCheck(results, name, async function () {
+      var messages = ["ordinary before"].concat(payloads[name], ["marker " + name]);
+      var wanted = messages.map(toScalarValues);
+      var got = await rawEcho(url, messages, 15000);
+      assertSequence(wanted, got);
+      var replaced = messages.some(function (m, i) {
+        return wanted[i] !== m;
+      });
+      return replaced
+        ? "lone surrogates came back as U+FFFD (the browser's WebSocket replaces them before sending)"
+        : "echoed exactly";
+    });
+  }
+  return results;
+}
