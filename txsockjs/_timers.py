@@ -5,6 +5,13 @@ Heartbeats and expiry of thousands of sessions must not cost a ``callLater`` per
 beat. Deadlines are rounded up to a slot of ``resolution`` seconds; one ``IDelayedCall`` waits
 for the earliest non-empty slot. Scheduling and cancelling are O(1) (plus a heap push for a
 new slot); a tick costs only the entries that are due.
+
+Each slot that holds, or held, an item since it was last due has one bucket and one heap
+entry. A bucket emptied by ``cancel`` or a reschedule is kept until its slot comes due, so
+that a slot used again costs no heap push; when the buckets outnumber twice the items (plus
+a little slack), the empty ones are dropped and the heap is rebuilt. The heap therefore stays
+proportional to the live items, whatever the pattern of scheduling and cancelling (after
+many cancels, until the next new slot or until the empty ones come due).
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from typing import Generic, TypeVar
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 T = TypeVar("T")
+
+#: Empty buckets tolerated beyond twice the live items before the heap is rebuilt.
+_SLACK = 64
 
 
 class TimerWheel(Generic[T]):
@@ -64,25 +74,24 @@ class TimerWheel(Generic[T]):
             self._remove(item, old)
         self._slot_of[item] = slot
         bucket = self._slots.get(slot)
-        if bucket is None:
-            bucket = self._slots[slot] = {}
+        if bucket is not None:
+            bucket[item] = None
+        else:
+            self._slots[slot] = {item: None}
             heapq.heappush(self._heap, slot)
-        bucket[item] = None
+            if len(self._heap) > 2 * len(self._slot_of) + _SLACK:
+                self._compact()
         if self._call is None or slot < self._call_slot:
             self._arm(slot)
 
     def cancel(self, item: T) -> None:
         """Forget ``item``; nothing happens if it is not scheduled."""
         slot = self._slot_of.pop(item, None)
-        if slot is not None:
-            bucket = self._slots[slot]
-            del bucket[item]
-            if not bucket:
-                del self._slots[slot]
-        if not self._slot_of and self._call is not None:
-            self._call.cancel()
-            self._call = None
-            self._heap.clear()
+        if slot is None:
+            return
+        del self._slots[slot][item]
+        if not self._slot_of:
+            self.stop()
 
     def stop(self) -> None:
         """Forget every item and cancel the reactor timer."""
@@ -94,10 +103,22 @@ class TimerWheel(Generic[T]):
             self._call = None
 
     def _remove(self, item: T, slot: int) -> None:
-        bucket = self._slots[slot]
-        del bucket[item]
-        if not bucket:
-            del self._slots[slot]
+        del self._slots[slot][item]
+
+    def _compact(self) -> None:
+        """
+        Drop the empty buckets and rebuild the heap from the others.
+
+        In place: :meth:`_tick` holds the heap while the items it fires reschedule. Between
+        two rebuilds there are more new slots than live items, so the cost is amortised O(1)
+        per new slot.
+        """
+        slots = self._slots
+        for slot in [slot for slot, bucket in slots.items() if not bucket]:
+            del slots[slot]
+        heap = self._heap
+        heap[:] = slots
+        heapq.heapify(heap)
 
     def _arm(self, slot: int) -> None:
         if self._call is not None:
@@ -122,8 +143,9 @@ class TimerWheel(Generic[T]):
                 self._firing_item = item
                 self._fire(item)
             self._firing_item = None
-        while heap and heap[0] not in self._slots:
-            heapq.heappop(heap)
+        slots = self._slots
+        while heap and not slots.get(heap[0]):
+            slots.pop(heapq.heappop(heap), None)
         # Items fired above may have re-armed the timer for their next period; slots due
         # before that must not wait for it.
         if heap and (self._call is None or heap[0] < self._call_slot):

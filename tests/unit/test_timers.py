@@ -111,3 +111,65 @@ def test_periodic_items_keep_their_cadence_when_ticks_run_late() -> None:
     for _ in range(3):
         clock.advance(5.1)  # each tick runs 0.1 s late, as a busy reactor's would
     assert fired == pytest.approx([5.1, 10.2, 15.3])  # due at 5, 10, 15: lateness does not add up
+
+
+def test_schedule_cancel_cycles_on_a_reused_slot_leave_a_bounded_heap() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("live", 100)
+    for _ in range(100_000):
+        wheel.schedule("x", 5)
+        wheel.cancel("x")
+    # One live item: its slot, plus at most the slack the wheel tolerates.
+    assert len(wheel._heap) <= 2 * len(wheel) + 64
+    assert len(wheel._slots) == len(wheel._heap)
+    wheel.schedule("x", 5)
+    clock.advance(100)
+    assert fired == ["x", "live"]
+    assert clock.getDelayedCalls() == []
+
+
+def test_schedule_cancel_cycles_over_many_slots_leave_a_bounded_heap() -> None:
+    clock, fired, wheel = make()
+    wheel.schedule("live", 100_000)
+    for i in range(100_000):
+        wheel.schedule("x", 1 + i * 0.5)  # a new slot every time
+        wheel.cancel("x")
+        wheel.schedule(i, 7)  # and a reschedule that empties nothing it did not fill
+        wheel.cancel(i)
+    assert len(wheel._heap) <= 2 * len(wheel) + 64
+    clock.advance(100_000)
+    assert fired == ["live"]
+
+
+def test_rebuilding_the_heap_while_a_tick_fires_loses_no_item() -> None:
+    clock = Clock()
+    fired: list[tuple[int, float]] = []
+
+    def beat(item: int) -> None:
+        fired.append((item, clock.seconds()))
+        if clock.seconds() == 1:
+            # Every item moves to a slot of its own, often past twice the live count.
+            wheel.schedule(item, 1 + item * 0.5)
+            for j in range(3):  # slots left empty: the heap outgrows the live items
+                wheel.schedule(("stale", item, j), 500 + item * 3 + j)
+                wheel.cancel(("stale", item, j))
+
+    wheel: TimerWheel[object] = TimerWheel(clock, 0.5, beat)  # type: ignore[arg-type]
+    rebuilds: list[int] = []
+    compact = wheel._compact
+
+    def counted() -> None:
+        rebuilds.append(len(wheel))
+        compact()
+
+    wheel._compact = counted  # type: ignore[method-assign]
+    for item in range(200):
+        wheel.schedule(item, 1)
+    clock.advance(1)
+    assert rebuilds, "the heap was never rebuilt during the tick"
+    assert sorted(item for item, _ in fired) == list(range(200))
+    fired.clear()
+    clock.pump([0.5] * 400)
+    assert sorted(fired) == [(item, 2 + item * 0.5) for item in range(200)]
+    assert len(wheel) == 0
+    assert clock.getDelayedCalls() == []
