@@ -152,6 +152,9 @@ class BodyLimitedRequest(Request):
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.maxBodyBytes:
+            # HTTPChannel.allHeadersReceived answers "Expect: 100-continue" right after this
+            # call; the 413 is the final answer, so nothing may follow it.
+            self.requestHeaders.removeHeader(b"expect")
             self._refuse()
             length = 0
         super().gotLength(length)  # type: ignore[no-untyped-call]
@@ -208,7 +211,7 @@ class SockJSLeaf(Resource):
     def render(self, request: Request) -> bytes | int:
         method = request.method
         if method == b"HEAD" and b"GET" in self.methods:
-            method = b"GET"
+            return self.head(request)
         if method in self.methods:
             return self.handle(request)
         if method == b"OPTIONS" and self.preflight_methods:
@@ -219,3 +222,15 @@ class SockJSLeaf(Resource):
     def handle(self, request: Request) -> bytes | int:
         """Answer a request whose method is one of :attr:`methods`."""
         raise NotImplementedError
+
+    def head(self, request: Request) -> bytes | int:
+        """
+        Answer ``HEAD`` on a resource that answers ``GET``: the status and headers the
+        ``GET`` would get, and no body.
+
+        By default the ``GET`` is rendered and its body returned; twisted.web then sends the
+        headers with that body's ``Content-Length`` and drops the body. That is only right
+        for a ``handle`` that returns its whole answer and changes nothing: a resource whose
+        ``GET`` opens a session, streams or upgrades the connection overrides this.
+        """
+        return self.handle(request)

@@ -35,6 +35,27 @@ HEADER_WHITELIST = (
     "dnt",
 )
 
+#: The order in which whitelisted headers claim the ``max_header_bytes`` budget: the ones
+#: an application decides by (origin, addresses) before the free-form ones, and the
+#: cookie, exposed only on request, last.
+_BUDGET_ORDER = (
+    "host",
+    "origin",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-real-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "via",
+    "user-agent",
+    "accept-language",
+    "dnt",
+    "referer",
+    "cookie",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class ConnectionInfo:
@@ -90,6 +111,31 @@ def client_address(request: IRequest, options: SockJSOptions) -> IAddress:
     return peer
 
 
+def kept_headers(request: IRequest, options: SockJSOptions) -> dict[str, str]:
+    """
+    The whitelisted headers of ``request`` a session keeps, within ``max_header_bytes``.
+
+    Repeated headers are joined with ``", "``. Taken in :data:`_BUDGET_ORDER`, each header
+    costs the length of its name and value; one that does not fit in what is left of the
+    budget is left out whole (a cut value, such as half an address, would mislead), and
+    later, shorter ones may still fit.
+    """
+    left = options.max_header_bytes
+    headers = {}
+    for name in _BUDGET_ORDER:
+        if name == "cookie" and not options.expose_cookies:
+            continue
+        values = request.requestHeaders.getRawHeaders(name.encode("ascii"))
+        if not values:
+            continue
+        cost = len(name) + sum(len(value) + 2 for value in values) - 2
+        if cost > left:
+            continue
+        left -= cost
+        headers[name] = ", ".join(_text(value) for value in values)
+    return headers
+
+
 def _redact_session(uri: str) -> str:
     """``/prefix/<server>/<session>/<transport>?q`` with the session id replaced by ``*``."""
     path, mark, query = uri.partition("?")
@@ -112,12 +158,7 @@ def connection_info(
     :param session_url: the URL is ``.../<server>/<session>/<transport>``; the session id
         in it is replaced by ``*``, since whoever knows it can post into the session.
     """
-    wanted = HEADER_WHITELIST + (("cookie",) if options.expose_cookies else ())
-    headers = {}
-    for name in wanted:
-        values = request.requestHeaders.getRawHeaders(name.encode("ascii"))
-        if values:
-            headers[name] = ", ".join(_text(value) for value in values)
+    headers = kept_headers(request, options)
     uri = _text(request.uri)
     if session_url:
         uri = _redact_session(uri)

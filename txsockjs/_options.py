@@ -88,6 +88,11 @@ class SockJSOptions:
     trusted_proxies: tuple[Network, ...] = ()
     #: Hand the ``Cookie`` header to the application (off: cookies invite CSRF).
     expose_cookies: bool = False
+    #: The longest server id or session id of a session URL; a longer one answers 404.
+    max_session_id_length: int = 64
+    #: Bytes of whitelisted request headers (names and values) a session keeps for
+    #: ``transport.headers``; a header that does not fit in what is left is left out.
+    max_header_bytes: int = 4096
     #: ``base_url`` reported by ``/info``, for clients to use as the transport URL.
     base_url: str | None = None
     #: Send no CORS headers at all.
@@ -203,3 +208,5 @@ def _validate(options: SockJSOptions) -> None:
         raise TypeError(f"log must be a callable(severity, message), not {options.log!r}")
     if options.base_url is not None and not isinstance(options.base_url, str):
         raise TypeError(f"base_url must be a string, not {options.base_url!r}")
+    number("max_session_id_length", 1, integral=True)
+    number("max_header_bytes", 0, integral=True)

@@ -7,6 +7,7 @@ each, the server keeps serving and other sessions are undisturbed.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.error import ConnectionLost
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
 from twisted.protocols import wire
 from twisted.python.failure import Failure
 
@@ -145,6 +147,107 @@ async def test_streaming_body_limit(harness: Harness, reactor: Any, chunked: boo
     # The session and the server are fine.
     await client.send("after 413")
     assert await client.recv() == "after 413"
+
+
+class Collector(Protocol):
+    """A raw client that keeps every byte the server sends, and tells when it has enough."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.closed: Deferred[None] = Deferred()
+        self._waiting: list[tuple[Any, Deferred[None]]] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        waiting, self._waiting = self._waiting, []
+        for predicate, d in waiting:
+            if predicate(self.data):
+                d.callback(None)
+            else:
+                self._waiting.append((predicate, d))
+
+    def until(self, predicate: Any) -> Deferred[None]:
+        """Fires once ``predicate(all bytes so far)`` holds."""
+        d: Deferred[None] = Deferred()
+        if predicate(self.data):
+            d.callback(None)
+        else:
+            self._waiting.append((predicate, d))
+        return d
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.closed.callback(None)
+
+
+async def connect_raw(reactor: Any, port: int) -> Collector:
+    proto = Collector()
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    await endpoint.connect(Factory.forProtocol(lambda: proto))
+    return proto
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_100_continue_after_413(harness: Harness, reactor: Any) -> None:
+    """
+    A declared body over the limit with ``Expect: 100-continue``: the 413 is the one and
+    only answer on the connection, which the server then closes.
+    """
+    factory = SockJSFactory(
+        Factory.forProtocol(wire.Echo),
+        prefix="/echo",
+        max_message_bytes=LIMIT,
+        disconnect_delay=DISCONNECT_DELAY,
+    )
+    port = await harness.listen(factory, {"factory/echo": factory.sockjs})
+    proto = await connect_raw(reactor, port)
+    proto.transport.write(
+        b"POST /echo/000/abc/xhr_send HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (64 * 1024 * 1024)
+    )
+    await with_timeout(reactor, proto.closed)
+    assert proto.data.startswith(b"HTTP/1.1 413 "), proto.data[:200]
+    assert b"100 Continue" not in proto.data, proto.data
+    assert proto.data.count(b"HTTP/1.") == 1, proto.data
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "heartbeat/000/{sid}/eventsource",
+        "heartbeat/000/{sid}/htmlfile?c=cb",
+        "heartbeat/000/{sid}/jsonp?c=cb",
+        "heartbeat/info",
+        "heartbeat/iframe.html",
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_head_keeps_a_keep_alive_connection_in_step(
+    harness: Harness, reactor: Any, path: str
+) -> None:
+    """
+    HEAD on a GET resource sends its headers and nothing else, and opens no session: after
+    three heartbeat periods of the service, the next request on the same connection gets
+    its own answer, whole and alone.
+    """
+    service = harness.services["heartbeat"].service
+    proto = await connect_raw(reactor, harness.port.getHost().port)
+    target = "/" + path.format(sid=uuid.uuid4().hex[:8])
+    proto.transport.write(f"HEAD {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await with_timeout(reactor, proto.until(lambda data: b"\r\n\r\n" in data))
+    assert proto.data.startswith(b"HTTP/1.1 200 "), proto.data[:200]
+    assert len(service) == 0
+    await deferLater(reactor, 0.35, lambda: None)  # heartbeat_delay is 0.1 s
+    head, _, after = proto.data.partition(b"\r\n\r\n")
+    assert after == b"", f"HEAD answered with a body: {after[:200]!r}"
+    proto.transport.write(
+        b"GET /heartbeat HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    await with_timeout(reactor, proto.closed)
+    second = proto.data[len(head) + 4 :]
+    assert second.startswith(b"HTTP/1.1 200 "), second[:200]
+    assert second.endswith(b"\r\n\r\nWelcome to SockJS!\n"), second
+    assert second.count(b"HTTP/1.1 ") == 1
+    assert len(service) == 0
 
 
 # -- websocket messages ------------------------------------------------------------------------

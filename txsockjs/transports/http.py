@@ -50,6 +50,14 @@ def session_id(request: Request) -> bytes:
     return (request.prepath or [b"", b""])[-2]
 
 
+def ids_within(request: Request, limit: int) -> bool:
+    """
+    Whether the server id and the session id of a ``/<server>/<session>/<transport>`` URL
+    are both at most ``limit`` bytes long (``max_session_id_length``).
+    """
+    return all(len(part) <= limit for part in (request.prepath or [])[-3:-1])
+
+
 @dataclasses.dataclass(frozen=True)
 class Framing:
     """How one receiving transport frames its response."""
@@ -242,20 +250,29 @@ class ReceiveResource(SockJSLeaf):
         if framing.cross_origin and framing.method == b"POST":
             self.preflight_methods = b"OPTIONS, POST"
 
-    def handle(self, request: Request) -> bytes | int:
+    def _prepare(self, request: Request, opening: bool) -> bytes | tuple[bytes, Session | None]:
+        """
+        What a ``GET`` (or ``POST``) and a ``HEAD`` share: the checks, the status and the
+        headers. Returns the error answer, or the callback and the session (``None`` for a
+        new one).
+
+        :param opening: the request may open a session (else it is a ``HEAD``).
+        """
         framing = self.framing
         options = self.options
+        if not ids_within(request, options.max_session_id_length):
+            return not_found(request)
         callback = b""
         if framing.needs_callback:
             found = _callback(request)
             if isinstance(found, str):
                 return error(request, 500, found)
             callback = found
-        key = session_id(request)
         service = self.service
-        session = service.get(key)
+        session = service.get(session_id(request))
         if session is None and service.full():
-            service.log("info", "refusing a new session: max_sessions reached")
+            if opening:
+                service.log("info", "refusing a new session: max_sessions reached")
             return error(request, 503, "Too many sessions.")
         request.setHeader(b"Content-Type", framing.content_type)
         no_cache(request)
@@ -264,6 +281,28 @@ class ReceiveResource(SockJSLeaf):
             cors(request, options)
         for name, value in framing.headers:
             request.setHeader(name, value)
+        return callback, session
+
+    def head(self, request: Request) -> bytes:
+        """
+        The status and headers a ``GET`` would get, and nothing else: no session is opened
+        or touched, no prelude, frame or heartbeat is sent, so the connection stays ready
+        for its next request.
+        """
+        answered = self._prepare(request, opening=False)
+        if isinstance(answered, bytes):
+            return answered
+        return b""
+
+    def handle(self, request: Request) -> bytes | int:
+        answered = self._prepare(request, opening=True)
+        if isinstance(answered, bytes):
+            return answered
+        callback, session = answered
+        framing = self.framing
+        options = self.options
+        service = self.service
+        key = session_id(request)
         prelude = framing.prelude(callback)
         if prelude:
             request.write(prelude)
