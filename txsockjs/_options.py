@@ -63,6 +63,12 @@ class SockJSOptions:
     prefix: str = "/"
     #: Serve the SockJS websocket transport (and the raw websocket endpoint).
     websocket: bool = True
+    #: Ping websocket clients with every heartbeat and drop one that has not answered by the
+    #: next heartbeat although its connection had room (a full one is slow, not dead).
+    websocket_liveness: bool = True
+    #: Offer permessage-deflate to websocket clients that ask for it (costs memory per
+    #: session; see the operations guide).
+    websocket_compression: bool = False
     #: Transport names (see :data:`TRANSPORT_NAMES`) that are not served.
     disabled_transports: frozenset[str] = frozenset()
     #: Bytes of frames after which a streaming response is ended, so the client reconnects.
@@ -177,7 +183,13 @@ def _validate(options: SockJSOptions) -> None:
     )
     if not isinstance(options.prefix, str) or not options.prefix.startswith("/"):
         raise ValueError(f"prefix must be a string starting with '/', not {options.prefix!r}")
-    for flag in ("websocket", "expose_cookies", "disable_cors"):
+    for flag in (
+        "websocket",
+        "websocket_liveness",
+        "websocket_compression",
+        "expose_cookies",
+        "disable_cors",
+    ):
         if not isinstance(getattr(options, flag), bool):
             raise TypeError(f"{flag} must be True or False, not {getattr(options, flag)!r}")
     unknown = sorted(set(options.disabled_transports) - TRANSPORT_NAMES)

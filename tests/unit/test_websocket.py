@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -147,7 +148,7 @@ def test_server_close_sends_close_frame_then_websocket_close(service: Service) -
 
 
 def test_heartbeat_text_frames(make_service) -> None:  # type: ignore[no-untyped-def]
-    service = make_service(heartbeat_delay=2, disconnect_delay=1)
+    service = make_service(heartbeat_delay=2, disconnect_delay=1, websocket_liveness=False)
     client = Client(service)
     service.clock.pump([1] * 5)
     assert client.texts() == [b"o", b"h", b"h"]
@@ -272,3 +273,91 @@ def test_close_reason_is_cut_to_fit_a_control_frame(service: Service) -> None:
     close = client.close_frame()
     assert close is not None and close[0] == 4000
     assert len(close[1]) <= 123 and close[1].decode() == "é" * 61
+
+
+@pytest.mark.parametrize("path", ["/s/0/0/websocket", "/s/websocket"])
+def test_a_client_that_answers_no_ping_is_dropped(make_service: Any, path: str) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    client = Client(service, path)
+    service.clock.advance(1)
+    assert (9, b"") in client.frames(), "a ping goes with every heartbeat"
+    assert not client.exchange.transport.disconnecting
+    service.clock.advance(1)
+    assert client.exchange.transport.disconnecting, "no pong within a heartbeat: dropped"
+    client.protocol.connectionLost(Failure(ConnectionLost()))
+    assert service.protocol.lost[0].check(ConnectionLost)
+
+
+def test_a_client_that_answers_pings_stays(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    client = Client(service)
+    for _ in range(5):
+        service.clock.advance(1)
+        client.send(frame(b"", opcode=10))
+    assert not client.exchange.transport.disconnecting
+    assert client.texts().count(b"h") == 5
+
+
+def test_a_full_connection_is_slow_not_dead(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    client = Client(service)
+    tcp = client.exchange.transport
+    service.clock.advance(1)  # ping sent
+    tcp.producer.pauseProducing()  # the ping waits behind data
+    tcp.producer.resumeProducing()
+    service.clock.advance(1)
+    assert not tcp.disconnecting, "the connection was full: one more interval"
+    service.clock.advance(1)
+    assert tcp.disconnecting
+
+
+def test_liveness_can_be_turned_off(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_liveness=False)
+    client = Client(service)
+    service.clock.advance(3)
+    assert not client.exchange.transport.disconnecting
+    assert (9, b"") not in client.frames()
+
+
+def test_permessage_deflate_when_turned_on(make_service: Any) -> None:
+    service = make_service(websocket_compression=True)
+    headers = dict(HANDSHAKE_HEADERS)
+    headers["Sec-WebSocket-Extensions"] = "permessage-deflate; client_max_window_bits"
+    exchange = service.http.get("/s/0/0/websocket", headers=headers)
+    head = exchange.transport.value().partition(b"\r\n\r\n")[0]
+    assert b"permessage-deflate; client_max_window_bits=12" in head
+    compressor = zlib.compressobj(wbits=-12)
+    body = compressor.compress(b'["' + b"squeeze " * 200 + b'"]')
+    body += compressor.flush(zlib.Z_SYNC_FLUSH)
+    compressed = frame(body[:-4])
+    exchange.transport.protocol.dataReceived(bytes([compressed[0] | 0x40]) + compressed[1:])
+    assert service.protocol.received == [b"squeeze " * 200]
+    frames = parse_frames(exchange.transport.value().partition(b"\r\n\r\n")[2])
+    echo = [payload for opcode, payload in frames if opcode == 1][-1]
+    decompressor = zlib.decompressobj(wbits=-12)
+    assert (
+        decompressor.decompress(echo + b"\x00\x00\xff\xff") == b'a["' + b"squeeze " * 200 + b'"]'
+    )
+    assert len(echo) < 100
+
+
+def test_no_compression_by_default(service: Service) -> None:
+    headers = dict(HANDSHAKE_HEADERS)
+    headers["Sec-WebSocket-Extensions"] = "permessage-deflate"
+    exchange = service.http.get("/s/0/0/websocket", headers=headers)
+    head = exchange.transport.value().partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" not in head
+
+
+def test_head_on_websocket_opens_nothing(service: Service) -> None:
+    exchange = service.http.request("HEAD", "/s/0/0/websocket", headers=HANDSHAKE_HEADERS)
+    assert exchange.response.status == 400
+    assert exchange.response.body == b""
+    assert len(service.resource.service) == 0
+
+
+def test_websocket_session_id_over_the_limit_is_404(make_service: Any) -> None:
+    service = make_service(max_session_id_length=8)
+    exchange = service.http.get("/s/0/" + "x" * 9 + "/websocket", headers=HANDSHAKE_HEADERS)
+    assert exchange.response.status == 404
+    assert len(service.resource.service) == 0

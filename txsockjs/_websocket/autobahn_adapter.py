@@ -16,7 +16,7 @@ from __future__ import annotations
 from autobahn.twisted.websocket import WebSocketServerProtocol
 
 from .._tcp import write_now
-from .frames import parse_text_frames, text_frame
+from .frames import PING, parse_text_frames, text_frame
 
 #: The autobahn releases this adapter was read against (oldest, newest).
 CHECKED_VERSIONS = ("24.4.2", "26.11.1")
@@ -99,18 +99,33 @@ class FastServerProtocol(WebSocketServerProtocol):
         result: bool = super().processData()
         return result
 
+    def _frames_directly(self) -> bool:
+        """Whether a frame may be written here: no message is half sent, no compression."""
+        return (
+            self.fastFrames
+            and self.send_state == _SEND_GROUND
+            and self._perMessageCompress is None
+        )
+
     def sendText(self, payload: bytes) -> None:
         """Send one text message, framed here when nothing else is being sent."""
         if self.state != _STATE_OPEN:
             return  # closing: nothing more goes out
-        if (
-            self.fastFrames
-            and self.send_state == _SEND_GROUND
-            and self._perMessageCompress is None
-        ):
+        if self._frames_directly():
             write_now(self.transport, text_frame(payload))
         else:
             self.sendMessage(payload, False)  # type: ignore[no-untyped-call]
+
+    def sendPingAfter(self, payload: bytes | None) -> None:
+        """Send a text message (if any) and an empty ping, in one write when possible."""
+        if self.state != _STATE_OPEN:
+            return
+        if self._frames_directly():
+            write_now(self.transport, PING if payload is None else text_frame(payload) + PING)
+            return
+        if payload is not None:
+            self.sendText(payload)
+        self.sendPing()
 
     def sendBinary(self, payload: bytes) -> None:
         """Send one binary message."""

@@ -84,3 +84,7 @@ def text_frame(payload: bytes) -> bytes:
     if length < 65536:
         return _HEADER16.pack(_FINAL_TEXT, 126, length) + payload
     return _HEADER64.pack(_FINAL_TEXT, 127, length) + payload
+
+
+#: An empty ping frame from the server.
+PING = b"\x89\x00"

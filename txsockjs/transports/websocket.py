@@ -15,17 +15,19 @@ from typing import Any
 
 from autobahn.twisted.resource import WebSocketResource as _AutobahnResource
 from autobahn.twisted.websocket import WebSocketServerFactory
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from .._framing import BinaryMessage, PayloadError, decode_websocket_message
-from .._http import SockJSLeaf, error, mount_prefix
+from .._framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
+from .._http import SockJSLeaf, error, mount_prefix, not_found
 from .._service import SessionService
 from .._session import Session
 from .._tcp import no_delay
 from .._websocket.autobahn_adapter import FastServerProtocol
 from ..interfaces import IRawReceiver, IReceiver
+from .http import ids_within
 
 #: Close code and reason when a client sends a websocket message that is not SockJS framing.
 BROKEN_FRAMING = (3000, "Broken framing.")
@@ -43,6 +45,9 @@ class WebSocketReceiver:
         self.ended = False
 
     def sendFrame(self, frame: bytes) -> bool:
+        if frame == HEARTBEAT:
+            self._protocol.heartbeat(frame)
+            return True
         if frame[:1] == b"c":
             code, reason = json.loads(frame[1:])
             self._close = (code, reason)
@@ -66,6 +71,7 @@ class WebSocketReceiver:
 
     # IPushProducer toward the TCP connection: a slow client pauses the session.
     def pauseProducing(self) -> None:
+        self._protocol.connectionFull()
         self._protocol.session.receiverPaused(self, True)
 
     def resumeProducing(self) -> None:
@@ -99,8 +105,8 @@ class RawWebSocketReceiver(WebSocketReceiver):
         if kind == b"c":
             code, reason = json.loads(frame[1:])
             self._close = (code, reason)
-        elif kind == b"h" and self._protocol.isOpen:
-            self._protocol.sendPing()  # raw websockets have no heartbeat frame: a ping
+        elif frame == HEARTBEAT:
+            self._protocol.heartbeat(None)  # raw websockets have no heartbeat frame: a ping
         return True
 
 
@@ -117,6 +123,38 @@ class SessionWebSocketProtocol(FastServerProtocol):
         self.receiver = (RawWebSocketReceiver if raw else WebSocketReceiver)(self)
         self._opened = False
         self.maxFastPayload = service.options.max_message_bytes
+        self._liveness = service.options.websocket_liveness
+        #: A ping was sent and its pong has not come back.
+        self._pong_due = False
+        #: The connection was full (a slow link, not a dead one) since the last heartbeat.
+        self._was_full = False
+
+    def heartbeat(self, text: bytes | None) -> None:
+        """
+        A heartbeat tick: send the SockJS heartbeat frame (if any) and a ping. A client that
+        has not answered the previous ping although the connection had room for a whole
+        heartbeat interval is gone: the connection is dropped.
+        """
+        if not self.isOpen:
+            return
+        if not self._liveness:
+            if text is not None:
+                self.sendText(text)
+            return
+        if self._pong_due and not self._was_full:
+            self._service.log("info", "closing a websocket whose client answers no ping")
+            self.dropConnection(abort=True)
+            return
+        self._was_full = False
+        self._pong_due = True
+        self.sendPingAfter(text)
+
+    def connectionFull(self) -> None:
+        """The connection's buffer is full: the ping may be queued behind data."""
+        self._was_full = True
+
+    def onPong(self, payload: bytes) -> None:
+        self._pong_due = False
 
     def onOpen(self) -> None:
         self._opened = True
@@ -190,6 +228,26 @@ class SessionWebSocketProtocol(FastServerProtocol):
             session.receiverLost(self.receiver, self.closedCleanlyByPeer(wasClean))
 
 
+#: permessage-deflate as txsockjs accepts it: the server compresses with a 4 KiB window and
+#: zlib's memory level 4 (about 20 KiB a session instead of zlib's default 256 KiB), and asks
+#: clients that allow it to compress with a 4 KiB window too (``client_max_window_bits``).
+DEFLATE_WINDOW_BITS = 12
+DEFLATE_MEM_LEVEL = 4
+
+
+def accept_deflate(offers: list[Any]) -> PerMessageDeflateOfferAccept | None:
+    """Accept the first permessage-deflate offer (RFC 7692), with a small window."""
+    for offer in offers:
+        if isinstance(offer, PerMessageDeflateOffer):
+            return PerMessageDeflateOfferAccept(  # type: ignore[no-untyped-call]
+                offer,
+                request_max_window_bits=DEFLATE_WINDOW_BITS if offer.accept_max_window_bits else 0,
+                window_bits=DEFLATE_WINDOW_BITS,
+                mem_level=DEFLATE_MEM_LEVEL,
+            )
+    return None
+
+
 class _OneProtocol:
     """Hands autobahn's resource the protocol already built for this request."""
 
@@ -220,8 +278,18 @@ class WebSocketResource(SockJSLeaf):
             failByDrop=False,
             closeHandshakeTimeout=2,
         )
+        if options.websocket_compression:
+            self._factory.setProtocolOptions(  # type: ignore[no-untyped-call]
+                perMessageCompressionAccept=accept_deflate
+            )
+
+    def head(self, request: Request) -> bytes:
+        """``HEAD`` cannot upgrade: the answer of a ``GET`` without upgrade, no session."""
+        return error(request, 400, 'Can "Upgrade" only to "WebSocket".')
 
     def handle(self, request: Request) -> bytes | int:
+        if not self.raw and not ids_within(request, self.options.max_session_id_length):
+            return not_found(request)
         upgrade = (request.getHeader(b"upgrade") or b"").lower()
         if upgrade != b"websocket":
             return error(request, 400, 'Can "Upgrade" only to "WebSocket".')
