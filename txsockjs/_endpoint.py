@@ -12,7 +12,7 @@ The txsockjs 1.x form, with the wrapped description escaped into one argument
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from twisted.internet.defer import Deferred
@@ -30,93 +30,24 @@ from zope.interface import implementer
 
 __all__ = ["SockJSServerEndpoint", "SockJSServerParser", "parseOptionValues"]
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-
-
-def _boolean(name: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"sockjs endpoint: {name} must be true or false, not {text!r}")
-
-
-def _integer(name: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"sockjs endpoint: {name} must be an integer, not {text!r}") from None
-
-
-def _number(name: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"sockjs endpoint: {name} must be a number, not {text!r}") from None
-
-
-def _text(name: str, text: str) -> str:
-    return text
-
-
-def _words(name: str, text: str) -> tuple[str, ...]:
-    return tuple(word.strip() for word in text.split(",") if word.strip())
-
-
-#: How each option given as an endpoint parameter turns from text into a value. The names of
-#: txsockjs 1.x are here too; :meth:`txsockjs.SockJSOptions.from_kwargs` maps them.
-_CONVERTERS: Mapping[str, Callable[[str, str], Any]] = {
-    "sockjs_url": _text,
-    "prefix": _text,
-    "websocket": _boolean,
-    "disabled_transports": _words,
-    "response_limit": _integer,
-    "jsessionid": _boolean,
-    "heartbeat_delay": _number,
-    "disconnect_delay": _number,
-    "max_message_bytes": _integer,
-    "max_sessions": _integer,
-    "high_watermark": _integer,
-    "low_watermark": _integer,
-    "trusted_proxies": _words,
-    "expose_cookies": _boolean,
-    "base_url": _text,
-    "disable_cors": _boolean,
-    # txsockjs 1.x names
-    "streaming_limit": _integer,
-    "heartbeat": _number,
-    "timeout": _number,
-    "cookie_needed": _boolean,
-    "encoding": _text,
-    "proxy_header": _text,
-}
-
-#: Options that take a Python object and so cannot be written in an endpoint description.
-UNSUPPORTED_OPTIONS = frozenset({"log"})
-
-
 def parseOptionValues(parameters: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """
     Split endpoint parameters into SockJS options (converted from text) and the rest.
+
+    Which names are options, and how each is written as text, comes from the declarations
+    of :class:`txsockjs.SockJSOptions` (txsockjs 1.x names included).
 
     :param parameters: the ``name=value`` parameters of a ``sockjs:`` description.
     :return: the SockJS options as keyword arguments, and the parameters that belong to
         the wrapped endpoint.
     :raises ValueError: when a SockJS option's value cannot be converted.
     """
-    options: dict[str, Any] = {}
-    rest: dict[str, str] = {}
-    for name, text in parameters.items():
-        converter = _CONVERTERS.get(name)
-        if converter is not None:
-            options[name] = converter(name, text)
-        elif name in UNSUPPORTED_OPTIONS:
-            raise ValueError(f"sockjs endpoint: the {name} option cannot be given as text")
-        else:
-            rest[name] = text
-    return options, rest
+    from txsockjs._options import parse_text_options
+
+    try:
+        return parse_text_options(parameters)
+    except TypeError as error:
+        raise ValueError(f"sockjs endpoint: {error}") from None
 
 
 def _quote(text: str) -> str:

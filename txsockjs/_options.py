@@ -48,63 +48,156 @@ _LEGACY_IGNORED = frozenset({"encoding", "proxy_header"})
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
 
 
+def option(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    flag: str | None = "",
+    metavar: str = "",
+    kind: str = "",
+    text: bool = True,
+) -> Any:
+    """
+    Declare one option of :class:`SockJSOptions`: the one place an option is described.
+
+    The ``twistd sockjs`` flag, the ``sockjs:`` endpoint key, the text conversion and the
+    numeric check are derived from this declaration (see :func:`option_specs`).
+
+    :param default: the default value.
+    :param help: one sentence, shown by ``twistd sockjs --help``.
+    :param minimum: for numbers: the smallest value accepted.
+    :param flag: the ``twistd sockjs`` flag without ``--``; ``""`` derives it from the name
+        (``--no-NAME`` for an option that is on by default), ``None`` means no flag. A
+        repeatable option names its flag in the singular (``disable-transport``).
+    :param metavar: what the flag's value is called in ``--help``.
+    :param kind: how the option is written as text, when its annotation does not say it:
+        ``bool``, ``int``, ``float``, ``str``, ``optional-str`` or ``list`` (repeatable flag,
+        comma-separated endpoint value).
+    :param text: ``False`` for options that take Python objects only (no flag, no key).
+    """
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "flag": flag,
+        "metavar": metavar,
+        "kind": kind,
+        "text": text,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class SockJSOptions:
     """
-    The options of one SockJS service.
+    The options of one SockJS service, declared once: ``doc/options.rst`` explains each, and
+    ``twistd sockjs`` flags and ``sockjs:`` endpoint keys are derived from these fields.
 
     Build it with :meth:`from_kwargs`, which validates every value; constructing it directly
     validates too.
     """
 
-    #: URL of the sockjs-client script the iframe page loads (``http(s)://`` or ``/...``).
-    sockjs_url: str = DEFAULT_SOCKJS_URL
-    #: Where :class:`~txsockjs.SockJSFactory` mounts the service; unused by the resource.
-    prefix: str = "/"
-    #: Serve the SockJS websocket transport (and the raw websocket endpoint).
-    websocket: bool = True
-    #: Ping websocket clients with every heartbeat and drop one that has not answered by the
-    #: next heartbeat although its connection had room (a full one is slow, not dead).
-    websocket_liveness: bool = True
-    #: Offer permessage-deflate to websocket clients that ask for it (costs memory per
-    #: session; see the operations guide).
-    websocket_compression: bool = False
-    #: Transport names (see :data:`TRANSPORT_NAMES`) that are not served.
-    disabled_transports: frozenset[str] = frozenset()
-    #: Bytes of frames after which a streaming response is ended, so the client reconnects.
-    response_limit: int = 128 * 1024
-    #: Set a ``JSESSIONID`` cookie for load balancers: a bool, or a callable that sets it.
-    jsessionid: bool | JSessionIDHook = False
-    #: Seconds between heartbeat frames while a receiver is attached.
-    heartbeat_delay: float = 25.0
-    #: Seconds a session lives without a receiver before it is closed.
-    disconnect_delay: float = 5.0
-    #: The largest request body or websocket message accepted, in bytes.
-    max_message_bytes: int = 1024 * 1024
-    #: The most sessions open at once; further new sessions are answered 503.
-    max_sessions: int = 100_000
-    #: Queued outgoing bytes above which the application's producer is paused.
-    high_watermark: int = 1024 * 1024
-    #: Queued outgoing bytes below which a paused producer is resumed.
-    low_watermark: int = 256 * 1024
-    #: Queued outgoing bytes of one session (or held incoming ones) above which its client
-    #: is taken not to read: the queue is dropped and the session closed with 1008.
-    max_queued_bytes: int = 4 * 1024 * 1024
-    #: Proxies whose ``X-Forwarded-For`` header is believed (addresses or networks).
-    trusted_proxies: tuple[Network, ...] = ()
-    #: Hand the ``Cookie`` header to the application (off: cookies invite CSRF).
-    expose_cookies: bool = False
-    #: The longest server id or session id of a session URL; a longer one answers 404.
-    max_session_id_length: int = 64
-    #: Bytes of whitelisted request headers (names and values) a session keeps for
-    #: ``transport.headers``; a header that does not fit in what is left is left out.
-    max_header_bytes: int = 4096
-    #: ``base_url`` reported by ``/info``, for clients to use as the transport URL.
-    base_url: str | None = None
-    #: Send no CORS headers at all.
-    disable_cors: bool = False
-    #: A sockjs-node style log hook, called besides :mod:`twisted.logger`.
-    log: LogHook | None = None
+    sockjs_url: str = option(
+        DEFAULT_SOCKJS_URL,
+        "URL of the sockjs-client script the iframe page (and the demo page) load.",
+        metavar="URL",
+    )
+    prefix: str = option(
+        "/",
+        "Where SockJSFactory and sockjs: endpoints mount the service.",
+        flag=None,  # twistd sockjs has its own --prefix, whose default depends on --factory
+    )
+    websocket: bool = option(True, "Serve the websocket transports.")
+    websocket_liveness: bool = option(
+        True,
+        "Ping websocket clients with every heartbeat; drop one that answers no ping within a "
+        "heartbeat although its connection had room.",
+    )
+    websocket_compression: bool = option(
+        False, "Offer permessage-deflate to websocket clients that ask for it."
+    )
+    disabled_transports: frozenset[str] = option(
+        frozenset(),
+        "Do not serve this transport (repeatable): " + ", ".join(sorted(TRANSPORT_NAMES)) + ".",
+        flag="disable-transport",
+        metavar="NAME",
+    )
+    response_limit: int = option(
+        128 * 1024,
+        "Bytes after which a streaming response is ended and the client reconnects.",
+        minimum=1,
+        metavar="BYTES",
+    )
+    jsessionid: bool | JSessionIDHook = option(
+        False, "Set a JSESSIONID cookie, for load balancers that stick by it."
+    )
+    heartbeat_delay: float = option(
+        25.0, "Seconds between heartbeat frames.", minimum=0.001, metavar="SECONDS"
+    )
+    disconnect_delay: float = option(
+        5.0,
+        "Seconds a session lives with no client attached.",
+        minimum=0.001,
+        metavar="SECONDS",
+    )
+    max_message_bytes: int = option(
+        1024 * 1024,
+        "Largest request body or websocket message accepted, in bytes.",
+        minimum=2,
+        metavar="BYTES",
+    )
+    max_sessions: int = option(
+        100_000, "Most sessions open at once; new ones beyond it get 503.", minimum=1, metavar="N"
+    )
+    high_watermark: int = option(
+        1024 * 1024,
+        "Queued bytes per session above which the producer is paused and the client not read.",
+        minimum=1,
+        metavar="BYTES",
+    )
+    low_watermark: int = option(
+        256 * 1024,
+        "Queued bytes per session below which producer and client are resumed.",
+        minimum=0,
+        metavar="BYTES",
+    )
+    max_queued_bytes: int = option(
+        4 * 1024 * 1024,
+        "Queued bytes per session above which its client is taken not to read: the session "
+        "is closed with 1008.",
+        minimum=1,
+        metavar="BYTES",
+    )
+    trusted_proxies: tuple[Network, ...] = option(
+        (),
+        "IP address or network of a proxy whose X-Forwarded-For is believed (repeatable).",
+        flag="trusted-proxy",
+        metavar="ADDRESS",
+    )
+    expose_cookies: bool = option(
+        False, "Show the Cookie header to the protocol (off: cookies invite CSRF)."
+    )
+    max_session_id_length: int = option(
+        64,
+        "Longest server or session id of a session URL; a longer one answers 404.",
+        minimum=1,
+        metavar="N",
+    )
+    max_header_bytes: int = option(
+        4096,
+        "Bytes of whitelisted request headers a session keeps for transport.headers.",
+        minimum=0,
+        metavar="BYTES",
+    )
+    base_url: str | None = option(
+        None,
+        "base_url reported by /info, for clients to use as their transport URL.",
+        metavar="URL",
+    )
+    disable_cors: bool = option(False, "Send no CORS headers.")
+    log: LogHook | None = option(
+        None, "A sockjs-node style log hook: callable(severity, line).", text=False
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -183,29 +276,19 @@ def _validate(options: SockJSOptions) -> None:
     )
     if not isinstance(options.prefix, str) or not options.prefix.startswith("/"):
         raise ValueError(f"prefix must be a string starting with '/', not {options.prefix!r}")
-    for flag in (
-        "websocket",
-        "websocket_liveness",
-        "websocket_compression",
-        "expose_cookies",
-        "disable_cors",
-    ):
-        if not isinstance(getattr(options, flag), bool):
-            raise TypeError(f"{flag} must be True or False, not {getattr(options, flag)!r}")
+    for spec in option_specs():
+        value = getattr(options, spec.name)
+        if spec.kind == "bool" and spec.name != "jsessionid" and not isinstance(value, bool):
+            raise TypeError(f"{spec.name} must be True or False, not {value!r}")
     unknown = sorted(set(options.disabled_transports) - TRANSPORT_NAMES)
     require(
         not unknown,
         f"disabled_transports: unknown transport(s) {', '.join(unknown)}; "
         f"known: {', '.join(sorted(TRANSPORT_NAMES))}",
     )
-    number("response_limit", 1, integral=True)
-    number("heartbeat_delay", 0.001)
-    number("disconnect_delay", 0.001)
-    number("max_message_bytes", 2, integral=True)
-    number("max_sessions", 1, integral=True)
-    number("high_watermark", 1, integral=True)
-    number("low_watermark", 0, integral=True)
-    number("max_queued_bytes", 1, integral=True)
+    for spec in option_specs():
+        if spec.kind in ("int", "float") and spec.minimum is not None:
+            number(spec.name, spec.minimum, integral=spec.kind == "int")
     require(
         options.low_watermark <= options.high_watermark,
         "low_watermark must not exceed high_watermark",
@@ -218,7 +301,125 @@ def _validate(options: SockJSOptions) -> None:
         raise TypeError(f"jsessionid must be a bool or a callable, not {options.jsessionid!r}")
     if options.log is not None and not callable(options.log):
         raise TypeError(f"log must be a callable(severity, message), not {options.log!r}")
-    if options.base_url is not None and not isinstance(options.base_url, str):
-        raise TypeError(f"base_url must be a string, not {options.base_url!r}")
-    number("max_session_id_length", 1, integral=True)
-    number("max_header_bytes", 0, integral=True)
+    base_url = options.base_url
+    if base_url is not None:
+        if not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a string, not {base_url!r}")
+        require(
+            base_url.startswith(("http://", "https://", "/")),
+            f"base_url must start with http://, https:// or /, not {base_url!r}",
+        )
+
+
+# -- the option table, derived from the declarations ---------------------------------------------
+
+#: How an annotation is written as text, for options that do not say it with ``kind=``.
+_ANNOTATION_KINDS = {
+    "str": "str",
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "str | None": "optional-str",
+    "frozenset[str]": "list",
+    "tuple[Network, ...]": "list",
+    "bool | JSessionIDHook": "bool",
+}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionSpec:
+    """One option as the text interfaces (``twistd sockjs``, ``sockjs:``) see it."""
+
+    name: str
+    #: ``bool``, ``int``, ``float``, ``str``, ``optional-str``, ``list``, or ``""`` when the
+    #: option has no text form.
+    kind: str
+    default: Any
+    help: str
+    #: The ``twistd sockjs`` flag (``--heartbeat-delay``, ``--no-websocket``), or ``None``.
+    flag: str | None
+    metavar: str
+    minimum: float | None
+
+    @property
+    def repeatable(self) -> bool:
+        return self.kind == "list"
+
+    def parse(self, text: str) -> Any:
+        """
+        The value a text gives this option (an endpoint parameter, a flag's argument).
+
+        :raises TypeError: when the text is not of the option's kind; the message is the
+            one :class:`SockJSOptions` gives for a value of the wrong type.
+        """
+        if self.kind == "bool":
+            lowered = text.strip().lower()
+            if lowered in _TRUE or lowered in _FALSE:
+                return lowered in _TRUE
+            raise TypeError(f"{self.name} must be True or False, not {text!r}")
+        if self.kind in ("int", "float"):
+            try:
+                return int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                article = "an integer" if self.kind == "int" else "a number"
+                raise TypeError(f"{self.name} must be {article}, not {text!r}") from None
+        if self.kind == "list":
+            return tuple(word.strip() for word in text.split(",") if word.strip())
+        if self.kind in ("str", "optional-str"):
+            return text
+        raise TypeError(f"the {self.name} option cannot be given as text")
+
+
+def option_specs() -> tuple[OptionSpec, ...]:
+    """Every option of :class:`SockJSOptions`, in declaration order."""
+    return _SPECS
+
+
+def _spec(field: dataclasses.Field[Any]) -> OptionSpec:
+    metadata = field.metadata
+    kind = ""
+    if metadata.get("text", True):
+        kind = metadata.get("kind") or _ANNOTATION_KINDS.get(str(field.type), "")
+        if not kind:
+            raise TypeError(f"option {field.name}: say how it is written as text (kind=)")
+    flag: str | None = metadata.get("flag", "")
+    if kind and flag == "":
+        dashed = field.name.replace("_", "-")
+        flag = f"no-{dashed}" if kind == "bool" and field.default is True else dashed
+    return OptionSpec(
+        name=field.name,
+        kind=kind,
+        default=field.default,
+        help=metadata.get("help", ""),
+        flag=f"--{flag}" if kind and flag else None,
+        metavar=metadata.get("metavar") or "VALUE",
+        minimum=metadata.get("minimum"),
+    )
+
+
+_SPECS = tuple(_spec(field) for field in dataclasses.fields(SockJSOptions))
+_BY_NAME = {spec.name: spec for spec in _SPECS}
+
+
+def parse_text_options(
+    parameters: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """
+    Split text parameters (of a ``sockjs:`` description) into SockJS options, converted
+    from text, and the rest. txsockjs 1.x names are understood.
+
+    :raises TypeError: for a value of the wrong kind, or an option with no text form.
+    """
+    options: dict[str, Any] = {}
+    rest: dict[str, str] = {}
+    for name, text in parameters.items():
+        if name in _LEGACY_IGNORED:
+            continue
+        spec = _BY_NAME.get(_LEGACY_NAMES.get(name, name))
+        if spec is None:
+            rest[name] = text
+        else:
+            options[name] = spec.parse(text)
+    return options, rest

@@ -9,54 +9,57 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IProtocolFactory, IReactorCore
+from twisted.internet.interfaces import IProtocolFactory, IReactorCore, IReactorTime
 from twisted.internet.protocol import Factory
 from twisted.python import reflect, usage
 from twisted.web.resource import IResource, Resource
 from twisted.web.static import File
 
-from txsockjs._options import DEFAULT_SOCKJS_URL, TRANSPORT_NAMES, SockJSOptions
+from txsockjs._options import OptionSpec, SockJSOptions, option_specs
 
-__all__ = ["Options", "buildRoot", "makeService", "resolveFactory"]
+if TYPE_CHECKING:
+    from txsockjs.channels import Channels
 
-_DEFAULTS = SockJSOptions()
+__all__ = ["Options", "buildRoot", "demoChannels", "makeService", "resolveFactory"]
+
+
+def _describe(spec: OptionSpec) -> str:
+    return spec.help + (f" ({spec.metavar})" if spec.kind not in ("bool", "list") else "")
+
+
+#: ``optParameters`` entries of the SockJS options that take a value.
+_SOCKJS_PARAMETERS: list[list[Any]] = [
+    [spec.flag[2:], None, spec.default, _describe(spec)]
+    for spec in option_specs()
+    if spec.flag is not None and spec.kind not in ("bool", "list")
+]
+#: ``optFlags`` entries of the SockJS options that are on/off.
+_SOCKJS_FLAGS: list[list[str | None]] = [
+    [spec.flag[2:], None, ("Turn off (on by default): " if spec.default else "") + spec.help]
+    for spec in option_specs()
+    if spec.flag is not None and spec.kind == "bool"
+]
+
+
+def _repeatableHandler(spec: OptionSpec) -> Callable[[Options, str], None]:
+    """An ``opt_`` method that collects the values of a repeatable flag."""
+    assert spec.flag is not None
+    key = spec.flag[2:]
+
+    def handler(self: Options, value: str) -> None:
+        self[key].append(value)
+
+    handler.__doc__ = spec.help
+    return handler
 
 #: Where the demo chat is served when no ``--factory`` is given.
 DEMO_CHAT_PREFIX = "/chat"
-
-
-class _Coerce:
-    """
-    A value converter for ``usage.Options``: names the flag when the value is bad, and has
-    the ``coerceDoc`` that ``--help`` shows.
-    """
-
-    def __init__(self, flag: str, kind: str) -> None:
-        self.flag = flag
-        self.kind = kind
-        self.coerceDoc = ""
-
-    def __call__(self, text: str) -> int | float:
-        value: int | float
-        try:
-            value = float(text) if self.kind == "seconds" else int(text)
-        except ValueError:
-            value = -1
-        if self.kind == "seconds" and not value > 0:
-            raise ValueError(f"--{self.flag} takes a positive number of seconds, not {text!r}")
-        if value < 0:
-            raise ValueError(f"--{self.flag} takes a whole number, 0 or more, not {text!r}")
-        return value
-
-
-def _number(flag: str, kind: str, default: float, doc: str) -> list[Any]:
-    """An ``optParameters`` entry for a numeric flag."""
-    return [flag, None, default, doc, _Coerce(flag, kind)]
 
 
 def _oneLine(error: BaseException) -> str:
@@ -151,77 +154,22 @@ class Options(usage.Options):
             "/echo without.",
         ],
         [
-            "sockjs-url",
-            None,
-            DEFAULT_SOCKJS_URL,
-            "URL of the sockjs-client script, for the iframe page and the demo page.",
-        ],
-        _number(
-            "heartbeat-delay",
-            "seconds",
-            _DEFAULTS.heartbeat_delay,
-            "Seconds between heartbeat frames.",
-        ),
-        _number(
-            "disconnect-delay",
-            "seconds",
-            _DEFAULTS.disconnect_delay,
-            "Seconds a session lives with no client attached.",
-        ),
-        _number(
-            "response-limit",
-            "integer",
-            _DEFAULTS.response_limit,
-            "Bytes after which a streaming response is ended and the client reconnects.",
-        ),
-        _number(
-            "max-message-bytes",
-            "integer",
-            _DEFAULTS.max_message_bytes,
-            "Largest request body or websocket message accepted, in bytes.",
-        ),
-        _number(
-            "max-sessions",
-            "integer",
-            _DEFAULTS.max_sessions,
-            "Most sessions open at once; new sessions beyond it are refused.",
-        ),
-        _number(
-            "high-watermark",
-            "integer",
-            _DEFAULTS.high_watermark,
-            "Queued outgoing bytes per session above which the protocol's producer is paused.",
-        ),
-        _number(
-            "low-watermark",
-            "integer",
-            _DEFAULTS.low_watermark,
-            "Queued outgoing bytes per session below which a paused producer is resumed.",
-        ),
-        [
-            "base-url",
-            None,
-            None,
-            "base_url reported by /info, for clients to use as their transport URL.",
-        ],
-        [
             "static",
             "s",
             None,
             "Serve the files of this directory at /, beside the SockJS service "
             "(which then needs a --prefix other than /).",
         ],
+        [
+            "redis",
+            None,
+            None,
+            "redis://HOST[:PORT][/DB]: the demo chat becomes one room across every process "
+            "using this Redis (needs txredisapi: pip install txsockjs[redis]).",
+        ],
     ]
 
     optFlags: list[list[str | None]] = [
-        ["no-websocket", None, "Do not serve the websocket transports."],
-        ["jsessionid", None, "Set a JSESSIONID cookie, for load balancers that stick by it."],
-        [
-            "expose-cookies",
-            None,
-            "Show the Cookie header to the protocol (off by default: cookies invite CSRF).",
-        ],
-        ["disable-cors", None, "Send no CORS headers."],
         [
             "access-log",
             None,
@@ -229,6 +177,9 @@ class Options(usage.Options):
             "request per message).",
         ],
     ]
+    # Every SockJS option's flag is derived from its declaration in SockJSOptions.
+    optParameters += _SOCKJS_PARAMETERS
+    optFlags += _SOCKJS_FLAGS
 
     def __init__(self, reactor: IReactorCore | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -238,8 +189,9 @@ class Options(usage.Options):
         }
         self._reactor = reactor
         self["listen"] = []
-        self["disable-transport"] = []
-        self["trusted-proxy"] = []
+        for spec in option_specs():
+            if spec.repeatable and spec.flag is not None:
+                self[spec.flag[2:]] = []
         self.factory: IProtocolFactory | None = None
         self.sockjsOptions: dict[str, Any] = {}
 
@@ -250,24 +202,43 @@ class Options(usage.Options):
         """
         self["listen"].append(description)
 
-    def opt_disable_transport(self, name: str) -> None:
-        """
-        Do not serve this transport (repeatable): websocket, xhr-streaming, xhr-polling,
-        eventsource, htmlfile, jsonp-polling or raw-websocket.
-        """
-        if name not in TRANSPORT_NAMES:
+    def _checkRedis(self, url: str) -> None:
+        if self["factory"] is not None:
             raise usage.UsageError(
-                f"--disable-transport: unknown transport {name!r}; known: "
-                f"{', '.join(sorted(TRANSPORT_NAMES))}"
+                "--redis connects the demo chat; with --factory, give the URL to "
+                "txsockjs.channels.Channels in your own code"
             )
-        self["disable-transport"].append(name)
+        try:
+            from txsockjs.redis import parseRedisURL
+        except ImportError as error:
+            raise usage.UsageError(
+                f"--redis needs txredisapi ({_oneLine(error)}): pip install txsockjs[redis]"
+            ) from None
+        try:
+            parseRedisURL(url)
+        except ValueError as error:
+            raise usage.UsageError(f"--redis: {_oneLine(error)}") from None
 
-    def opt_trusted_proxy(self, address: str) -> None:
-        """
-        IP address or network (CIDR) of a proxy whose X-Forwarded-For header is believed
-        (repeatable).
-        """
-        self["trusted-proxy"].append(address)
+    def _sockjsOptionValues(self) -> dict[str, Any]:
+        """The SockJS options the flags give, converted from text by their declarations."""
+        options: dict[str, Any] = {}
+        for spec in option_specs():
+            if spec.flag is None:
+                continue
+            key = spec.flag[2:]
+            value = self[key]
+            if spec.kind == "bool":
+                options[spec.name] = not value if key.startswith("no-") else bool(value)
+            elif spec.repeatable:
+                options[spec.name] = tuple(value)
+            elif isinstance(value, str):
+                try:
+                    options[spec.name] = spec.parse(value)
+                except TypeError as error:
+                    raise usage.UsageError(f"{spec.flag}: {_oneLine(error)}") from None
+            else:
+                options[spec.name] = value
+        return options
 
     def reactor(self) -> IReactorCore:
         """The reactor the endpoints are parsed with: the one given, else the global one."""
@@ -289,6 +260,8 @@ class Options(usage.Options):
             raise usage.UsageError(
                 f"--prefix {DEMO_CHAT_PREFIX} is where the demo chat is served; choose another"
             )
+        if self["redis"] is not None:
+            self._checkRedis(self["redis"])
         if self["static"] is not None:
             if not os.path.isdir(self["static"]):
                 raise usage.UsageError(f"--static {self['static']}: not a directory")
@@ -297,23 +270,7 @@ class Options(usage.Options):
                     "--static serves files at /, so the SockJS service needs a --prefix "
                     "other than /"
                 )
-        options: dict[str, Any] = {
-            "sockjs_url": self["sockjs-url"],
-            "websocket": not self["no-websocket"],
-            "disabled_transports": tuple(self["disable-transport"]),
-            "response_limit": self["response-limit"],
-            "jsessionid": bool(self["jsessionid"]),
-            "heartbeat_delay": self["heartbeat-delay"],
-            "disconnect_delay": self["disconnect-delay"],
-            "max_message_bytes": self["max-message-bytes"],
-            "max_sessions": self["max-sessions"],
-            "high_watermark": self["high-watermark"],
-            "low_watermark": self["low-watermark"],
-            "trusted_proxies": tuple(self["trusted-proxy"]),
-            "expose_cookies": bool(self["expose-cookies"]),
-            "base_url": self["base-url"],
-            "disable_cors": bool(self["disable-cors"]),
-        }
+        options = self._sockjsOptionValues()
         try:
             SockJSOptions.from_kwargs(**options)
         except (TypeError, ValueError) as error:
@@ -326,6 +283,11 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     f"--listen {description}: {type(error).__name__}: {_oneLine(error)}"
                 ) from None
+
+
+for _spec in option_specs():
+    if _spec.repeatable and _spec.flag is not None:
+        setattr(Options, "opt_" + _spec.flag[2:].replace("-", "_"), _repeatableHandler(_spec))
 
 
 def _mount(root: Resource, prefix: str, child: IResource) -> None:
@@ -341,8 +303,24 @@ def _mount(root: Resource, prefix: str, child: IResource) -> None:
     node.putChild(segments[-1], child)
 
 
+def demoChannels(config: Options) -> Channels | None:
+    """
+    The channels of the demo chat: through Redis with ``--redis``, in this process
+    otherwise; ``None`` with ``--factory`` (no demo).
+    """
+    if config.factory is not None:
+        return None
+    from txsockjs.channels import Channels
+
+    if config["redis"] is None:
+        return Channels()
+    return Channels(config["redis"], reactor=cast(IReactorTime, config.reactor()))
+
+
 def buildRoot(
-    config: Options, resourceFactory: Callable[..., IResource] | None = None
+    config: Options,
+    resourceFactory: Callable[..., IResource] | None = None,
+    channels: Channels | None = None,
 ) -> IResource:
     """
     Build the resource tree that ``twistd sockjs`` serves.
@@ -350,6 +328,7 @@ def buildRoot(
     :param config: parsed options.
     :param resourceFactory: makes the SockJS resource from a protocol factory, options and
         ``reactor=``; :class:`txsockjs.SockJSResource` unless given.
+    :param channels: the demo chat's channels (made from ``config`` unless given).
     """
     if resourceFactory is None:
         from txsockjs import SockJSResource
@@ -375,7 +354,10 @@ def buildRoot(
         root = Resource()
     _mount(root, prefix, service)
     if demo:
-        _mount(root, DEMO_CHAT_PREFIX, resourceFactory(ChatFactory(), **options))
+        if channels is None:
+            channels = demoChannels(config)
+        chat = ChatFactory(channels)
+        _mount(root, DEMO_CHAT_PREFIX, resourceFactory(chat, **options))
         if config["static"] is None:
             from txsockjs._demo import demoPage
 
@@ -391,15 +373,27 @@ def buildRoot(
 
 
 class _CloseOnStop(Service):
-    """Closes the SockJS services (their sessions and timers) when twistd stops."""
+    """
+    Closes the SockJS services (their sessions and timers) when twistd stops, and the
+    channels' Redis connections after them; connects those at start-up.
+    """
 
-    def __init__(self, resources: list[Any]) -> None:
+    def __init__(self, resources: list[Any], channels: Channels | None = None) -> None:
         self.resources = resources
+        self.channels = channels
 
-    def stopService(self) -> None:
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        if self.channels is not None:
+            self.channels.start()
+
+    def stopService(self) -> Deferred[None] | None:
         super().stopService()  # type: ignore[no-untyped-call]
         for resource in self.resources:
             resource.close()
+        if self.channels is not None:
+            return self.channels.close()
+        return None
 
 
 def makeService(config: Options) -> IService:
@@ -416,13 +410,14 @@ def makeService(config: Options) -> IService:
         made.append(resource)
         return resource
 
+    channels = demoChannels(config)
     site = SockJSSite(
-        buildRoot(config, resourceFactory),
+        buildRoot(config, resourceFactory, channels),
         max_body_bytes=config.sockjsOptions["max_message_bytes"],
         access_log=bool(config["access-log"]),
     )
     service = MultiService()
     for description in config["listen"]:
         strports.service(description, site, reactor=config.reactor()).setServiceParent(service)
-    service.addService(_CloseOnStop(made))
+    service.addService(_CloseOnStop(made, channels))
     return service

@@ -19,27 +19,9 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from txsockjs import SockJSOptions, SockJSResource, tap
+from txsockjs._options import option_specs
 
 #: Every option of SockJSOptions, and the flag that sets it (None: not a flag, and why).
-FLAGS = {
-    "sockjs_url": "--sockjs-url",
-    "prefix": "--prefix",
-    "websocket": "--no-websocket",
-    "disabled_transports": "--disable-transport",
-    "response_limit": "--response-limit",
-    "jsessionid": "--jsessionid",
-    "heartbeat_delay": "--heartbeat-delay",
-    "disconnect_delay": "--disconnect-delay",
-    "max_message_bytes": "--max-message-bytes",
-    "max_sessions": "--max-sessions",
-    "high_watermark": "--high-watermark",
-    "low_watermark": "--low-watermark",
-    "trusted_proxies": "--trusted-proxy",
-    "expose_cookies": "--expose-cookies",
-    "base_url": "--base-url",
-    "disable_cors": "--disable-cors",
-    "log": None,  # a Python callable; twistd logs through twisted.logger instead
-}
 
 
 def parse(*argv: str) -> tap.Options:
@@ -76,14 +58,32 @@ def child(resource: Any, *path: bytes) -> Any:
 
 
 def test_everyOptionHasAFlag() -> None:
-    names = {field.name for field in dataclasses.fields(SockJSOptions)}
-    assert names == set(FLAGS)
+    """Every option with a text form has a flag, derived from its declaration."""
     usage = str(tap.Options())
-    for flag in FLAGS.values():
-        if flag is not None:
-            assert flag in usage
-    for flag in ("--listen", "--factory", "--static", "--access-log"):
+    flags = {spec.name: spec.flag for spec in option_specs()}
+    assert set(flags) == {field.name for field in dataclasses.fields(SockJSOptions)}
+    for name, flag in flags.items():
+        if name not in ("prefix", "log"):
+            assert flag is not None and flag in usage, name
+    # The flags users already type keep their names.
+    assert flags["websocket"] == "--no-websocket"
+    assert flags["disabled_transports"] == "--disable-transport"
+    assert flags["trusted_proxies"] == "--trusted-proxy"
+    assert flags["heartbeat_delay"] == "--heartbeat-delay"
+    for flag in ("--listen", "--factory", "--static", "--access-log", "--prefix"):
         assert flag in usage
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--max-sessions", "1.5"), "--max-sessions: max_sessions must be an integer, not '1.5'"),
+        (("--max-sessions", "0"), "max_sessions must be at least 1, not 0"),
+        (("--base-url", "foo"), "base_url must start with http://, https:// or /, not 'foo'"),
+    ],
+)
+def test_oneMessagePerMistake(argv: tuple[str, ...], message: str) -> None:
+    assert usageError(*argv) == message
 
 
 def test_defaults() -> None:

@@ -60,3 +60,28 @@ def test_disabled_transport_names() -> None:
     assert not options.enabled("eventsource")
     assert not options.enabled("websocket") and not options.enabled("raw-websocket")
     assert options.enabled("xhr-streaming")
+
+
+def test_the_options_documentation_covers_every_option() -> None:
+    """doc/options.rst is written by hand: it must not drift from the declarations."""
+    from pathlib import Path
+
+    from txsockjs._options import option_specs
+
+    text = (Path(__file__).parents[2] / "doc" / "options.rst").read_text()
+    for spec in option_specs():
+        assert f"``{spec.name}``" in text, f"doc/options.rst does not describe {spec.name}"
+        if spec.flag is not None:
+            assert spec.flag in text, f"doc/options.rst does not name {spec.flag}"
+
+
+def test_text_forms_share_the_messages_of_the_options() -> None:
+    from txsockjs._endpoint import parseOptionValues
+
+    with pytest.raises(ValueError, match="max_sessions must be an integer, not '1.5'"):
+        parseOptionValues({"max_sessions": "1.5"})
+    options, rest = parseOptionValues(
+        {"heartbeat": "2", "websocket": "off", "interface": "127.0.0.1", "encoding": "x"}
+    )
+    assert options == {"heartbeat": 2.0, "websocket": False}
+    assert rest == {"interface": "127.0.0.1"}
