@@ -30,6 +30,7 @@ from zope.interface import implementer
 
 __all__ = ["SockJSServerEndpoint", "SockJSServerParser", "parseOptionValues"]
 
+
 def parseOptionValues(parameters: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """
     Split endpoint parameters into SockJS options (converted from text) and the rest.

@@ -58,6 +58,7 @@ def _repeatableHandler(spec: OptionSpec) -> Callable[[Options, str], None]:
     handler.__doc__ = spec.help
     return handler
 
+
 #: Where the demo chat is served when no ``--factory`` is given.
 DEMO_CHAT_PREFIX = "/chat"
 
