@@ -24,8 +24,10 @@ setup(
     include_package_data=True,
     zip_safe=False,
     install_requires=[
-        "twisted[tls]>=24.7",
-        "autobahn>=24.4",
+        # Bounds: the oldest releases tools/test.sh tests (tools/lowest-versions.txt), and
+        # the next major release, which nothing has been tested with yet.
+        "twisted[tls]>=24.7,<27",
+        "autobahn>=24.4.2,<27",
         "zope.interface>=6",
     ],
     extras_require={

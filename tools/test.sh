@@ -18,8 +18,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# Everything Python goes into a virtual environment of the clone's own (.venv), never the
+# system interpreter: Debian's python3 refuses pip installs (externally-managed-environment).
+python3 -c 'import ensurepip' 2>/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+}
+[ -x .venv/bin/python ] || python3 -m venv .venv
+export VIRTUAL_ENV="$PWD/.venv"
+export PATH="$VIRTUAL_ENV/bin:$PATH"
 # compat mode: the default editable install hides twisted/plugins/ from Twisted's plugin scan
-python3 -m pip install -q --disable-pip-version-check -e '.[test,docs]' --config-settings editable_mode=compat
+python -m pip install -q --disable-pip-version-check -e '.[test,docs]' --config-settings editable_mode=compat
 # sockjs-client is installed from the npm registry at test time, never committed.
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
@@ -29,8 +38,16 @@ mypy
 # The changelog fragments must render.
 towncrier build --draft --version 2.0.0.dev0 >/dev/null
 if [ -f doc/conf.py ]; then
-    python3 -m sphinx -W --keep-going -q -b html doc /tmp/txsockjs-doc-build
+    python -m sphinx -W --keep-going -q -b html doc /tmp/txsockjs-doc-build
 fi
-python3 -m pytest -q "$@"
+python -m pytest -q "$@"
 # The integration tests again, on the asyncio reactor.
-python3 -m pytest -q -p no:cacheprovider tests/integration --reactor asyncio
+python -m pytest -q -p no:cacheprovider tests/integration --reactor asyncio
+
+# The oldest Twisted and autobahn setup.py accepts, so that the claimed range is the tested
+# range: the unit and integration tests again, in a second environment pinned to them.
+[ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
+.venv-lowest/bin/python -m pip install -q --disable-pip-version-check \
+    -c tools/lowest-versions.txt -e '.[test]' --config-settings editable_mode=compat
+.venv-lowest/bin/python tools/check_versions.py tools/lowest-versions.txt
+.venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/integration

@@ -77,6 +77,7 @@ def browser(chromium: Any) -> Any:
         "iframe-htmlfile",
         "xhr-polling",
         "jsonp-polling",
+        "raw-websocket",
     ],
 )
 def test_demoPage(demo: str, browser: Any, transport: str, tmp_path: Path) -> None:
@@ -144,3 +145,36 @@ def test_demoChatBetweenTwoPages(demo: str, browser: Any, transports: tuple[str,
     finally:
         alice.close()
         bob.close()
+
+
+@pytest.fixture(scope="module")
+def offlineDemo() -> Iterator[str]:
+    """The demo page whose sockjs-client cannot be loaded (no internet, say)."""
+    args = twistd() + [
+        "-n",
+        "--pidfile=",
+        "--logfile=-",
+        "sockjs",
+        "--listen=tcp:0:interface=127.0.0.1",
+        "--sockjs-url=http://127.0.0.1:9/nowhere/sockjs.min.js",
+    ]
+    with ServerProcess(args) as server:
+        port = server.port(r"starting on (\d+)")
+        yield f"http://127.0.0.1:{port}/"
+
+
+def test_demoPageWithoutSockJSClient(offlineDemo: str, browser: Any) -> None:
+    """Offline, the page says so and still echoes and chats over the raw websocket."""
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(offlineDemo)
+        assert "only the raw websocket endpoint" in (page.text_content("#error") or "")
+        page.click("#connect")
+        page.wait_for_function("document.querySelector('#echo .state').textContent === 'open'")
+        assert page.text_content("#echo .transport") == "raw-websocket"
+        page.fill("#echo input", "offline echo")
+        page.press("#echo input", "Enter")
+        page.locator("#echo .log .in", has_text="offline echo").wait_for()
+    finally:
+        page.close()
