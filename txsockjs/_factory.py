@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
+from ._checks import check_prefix
 from ._http import body_limited_request, not_found
 from ._options import SockJSOptions
 from ._resource import SockJSResource
@@ -95,6 +96,7 @@ class SockJSMultiFactory(SockJSSite):
 
         :return: the service's resource.
         """
+        check_prefix(prefix)
         resource = SockJSResource(factory, options, reactor=self._clock, **kwargs)
         self._mount(prefix, resource)
         return resource

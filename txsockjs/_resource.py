@@ -20,6 +20,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
+from ._checks import check_factory, check_options
 from ._http import HTML, JSON, TEXT_PLAIN, SockJSLeaf, cache_forever, cors, no_cache, not_found
 from ._options import SockJSOptions
 from ._service import SessionService
@@ -131,6 +132,8 @@ class SockJSResource(Resource):
         **kwargs: Any,
     ):
         super().__init__()  # type: ignore[no-untyped-call]
+        check_factory(factory)
+        check_options(options)
         if isinstance(options, SockJSOptions):
             if kwargs:
                 fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}

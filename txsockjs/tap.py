@@ -8,6 +8,7 @@ With no argument, ``twistd -n sockjs`` listens on ``tcp:8080`` and serves an ech
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -195,6 +196,18 @@ class Options(usage.Options):
                 self[spec.flag[2:]] = []
         self.factory: IProtocolFactory | None = None
         self.sockjsOptions: dict[str, Any] = {}
+
+    def opt_version(self) -> None:
+        """Print the versions of txsockjs, Twisted and autobahn, and exit."""
+        from importlib.metadata import version
+
+        from txsockjs import __version__
+
+        sys.stdout.write(
+            f"txsockjs {__version__} (Twisted {version('twisted')}, "
+            f"autobahn {version('autobahn')})\n"
+        )
+        sys.exit(0)
 
     def opt_listen(self, description: str) -> None:
         """

@@ -283,3 +283,12 @@ def test_accessLogFlag() -> None:
     service = tap.makeService(options)
     [site] = {svc.factory for svc in service if isinstance(svc, StreamServerEndpointService)}
     assert site.accessLog is True
+
+
+def test_versionNamesTxsockjs(capsys: Any) -> None:
+    from txsockjs import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        parse("--version")
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith(f"txsockjs {__version__} (Twisted ")
