@@ -69,6 +69,24 @@ def test_lineReceiver() -> None:
         assert data == b"HELLO. SAY SOMETHING.\r\nTCP TOO\r\nBYE.\r\n"
 
 
+def test_who() -> None:
+    """The tutorial's step 4: the protocol learns the transport and headers over SockJS."""
+    with example("who.py", LOCAL, LOCAL) as server:
+        tcpPort = int(server.waitFor(r"plain TCP on port (\d+)").group(1))
+        base = f"http://127.0.0.1:{server.port()}/shout"
+        session = XHRSession(base)
+        assert session.receive(1) == ["HELLO. SAY SOMETHING.\r\n"]
+        server.waitFor(r"127\.0\.0\.1 connected with .* over xhr-polling")
+        session.send("hello\r\n")
+        assert session.receiveUntil(lambda got: "HELLO\r\n" in got)[-1] == "HELLO\r\n"
+
+        import socket
+
+        with socket.create_connection(("127.0.0.1", tcpPort), timeout=15) as sock:
+            assert sock.recv(4096).startswith(b"HELLO. SAY SOMETHING.")
+        server.waitFor(r"127\.0\.0\.1 connected over plain TCP")
+
+
 def test_website() -> None:
     with example("website.py", LOCAL) as server:
         origin = f"http://127.0.0.1:{server.port()}"
