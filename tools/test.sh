@@ -31,6 +31,7 @@ export PATH="$VIRTUAL_ENV/bin:$PATH"
 python -m pip install -q --disable-pip-version-check -e '.[test,docs]' --config-settings editable_mode=compat
 # sockjs-client is installed from the npm registry at test time, never committed.
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+bash tools/autobahn/install.sh >/dev/null  # Autobahn|Testsuite (Python 2.7), for tests/external
 
 ruff check txsockjs tests examples benchmarks twisted
 ruff format --check txsockjs tests examples benchmarks twisted

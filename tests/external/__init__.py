@@ -1,0 +1,1 @@
+"""Checks written by others, run against txsockjs: Autobahn|Testsuite (RFC 6455)."""
