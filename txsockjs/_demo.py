@@ -16,9 +16,13 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from zope.interface import implementer
 
-from txsockjs import IBinaryMessageReceiver, MessageProtocol, broadcast
+from txsockjs import IBinaryMessageReceiver, MessageProtocol
+from txsockjs.channels import Channels
 
 __all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demoPage"]
+
+#: The channel of the demo chat.
+CHAT_ROOM = "chat"
 
 
 @implementer(IBinaryMessageReceiver)
@@ -43,34 +47,45 @@ class EchoFactory(Factory):
 class ChatProtocol(MessageProtocol):
     """Passes every message to everyone in the chat, its sender included."""
 
-    def __init__(self, room: set[ITransport]) -> None:
-        self.room = room
+    def __init__(self, channels: Channels) -> None:
+        self.channels = channels
 
     def connectionMade(self) -> None:
         assert self.transport is not None
-        others = len(self.room)
-        broadcast(self.room, "* someone joined")
-        self.room.add(self.transport)
-        self.sendMessage(f"* welcome; {others} other(s) here")
+        others = len(self.channels.members(CHAT_ROOM))
+        self.channels.publish(CHAT_ROOM, "* someone joined")
+        self.channels.join(CHAT_ROOM, self.transport)
+        where = "here" if self.channels.bridge is None else "in this process"
+        self.sendMessage(f"* welcome; {others} other(s) {where}")
 
     def messageReceived(self, message: str) -> None:
-        broadcast(self.room, message)
+        self.channels.publish(CHAT_ROOM, message)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.room.discard(self.transport)
-        broadcast(self.room, "* someone left")
+        if self.transport is not None:
+            self.channels.leaveAll(self.transport)
+        self.channels.publish(CHAT_ROOM, "* someone left")
 
 
 class ChatFactory(Factory):
-    """Builds :class:`ChatProtocol`; keeps the transports of everyone in the chat."""
+    """
+    Builds :class:`ChatProtocol`: everyone is in the channel ``"chat"`` of ``channels`` (a
+    :class:`~txsockjs.channels.Channels` with a Redis URL makes it one room across
+    processes; a new, in-process one if not given).
+    """
 
     noisy = False
 
-    def __init__(self) -> None:
-        self.participants: set[ITransport] = set()
+    def __init__(self, channels: Channels | None = None) -> None:
+        self.channels = channels if channels is not None else Channels()
+
+    @property
+    def participants(self) -> frozenset[ITransport]:
+        """The transports in the chat, in this process."""
+        return self.channels.members(CHAT_ROOM)
 
     def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
-        protocol = ChatProtocol(self.participants)
+        protocol = ChatProtocol(self.channels)
         protocol.factory = self
         return protocol
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService, Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorCore, IReactorTime
 from twisted.internet.protocol import Factory
@@ -169,6 +169,13 @@ class Options(usage.Options):
             "redis://HOST[:PORT][/DB]: the demo chat becomes one room across every process "
             "using this Redis (needs txredisapi: pip install txsockjs[redis]).",
         ],
+        [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics of the SockJS services at this path, e.g. /metrics "
+            "(needs prometheus-client: pip install txsockjs[metrics]).",
+        ],
     ]
 
     optFlags: list[list[str | None]] = [
@@ -254,6 +261,18 @@ class Options(usage.Options):
                 options[spec.name] = value
         return options
 
+    def _checkMetrics(self, path: str) -> None:
+        taken = (self["prefix"], DEMO_CHAT_PREFIX, "/")
+        if not path.startswith("/") or path.rstrip("/") in taken or self["prefix"] == "/":
+            raise usage.UsageError(
+                f"--metrics {path}: a path starting with '/', beside the SockJS services "
+                "(which then need a --prefix other than /)"
+            )
+        try:
+            import txsockjs.metrics  # noqa: F401
+        except ImportError as error:
+            raise usage.UsageError(f"--metrics: {_oneLine(error)}") from None
+
     def reactor(self) -> IReactorCore:
         """The reactor the endpoints are parsed with: the one given, else the global one."""
         if self._reactor is None:
@@ -284,6 +303,8 @@ class Options(usage.Options):
                     "--static serves files at /, so the SockJS service needs a --prefix "
                     "other than /"
                 )
+        if self["metrics"] is not None:
+            self._checkMetrics(self["metrics"])
         options = self._sockjsOptionValues()
         try:
             SockJSOptions.from_kwargs(**options)
@@ -388,8 +409,9 @@ def buildRoot(
 
 class _CloseOnStop(Service):
     """
-    Closes the SockJS services (their sessions and timers) when twistd stops, and the
-    channels' Redis connections after them; connects those at start-up.
+    Drains the SockJS services when twistd stops (SIGTERM): new sessions get 503, every
+    session is sent its queued messages and ``c[1001,...]``, within ``--drain-timeout``;
+    then closes the channels' Redis connections. Connects those at start-up.
     """
 
     def __init__(self, resources: list[Any], channels: Channels | None = None) -> None:
@@ -401,13 +423,13 @@ class _CloseOnStop(Service):
         if self.channels is not None:
             self.channels.start()
 
-    def stopService(self) -> Deferred[None] | None:
+    def stopService(self) -> Deferred[Any]:
         super().stopService()  # type: ignore[no-untyped-call]
-        for resource in self.resources:
-            resource.close()
-        if self.channels is not None:
-            return self.channels.close()
-        return None
+        drained = gatherResults([resource.drain() for resource in self.resources])
+        channels = self.channels
+        if channels is not None:
+            return drained.addCallback(lambda _: channels.close())
+        return drained
 
 
 def makeService(config: Options) -> IService:
@@ -425,8 +447,15 @@ def makeService(config: Options) -> IService:
         return resource
 
     channels = demoChannels(config)
+    root = buildRoot(config, resourceFactory, channels)
+    if config["metrics"] is not None:
+        from txsockjs.metrics import MetricsResource
+
+        # buildRoot made the service at --prefix first, then the demo chat's.
+        named = dict(zip([config["prefix"], DEMO_CHAT_PREFIX], made, strict=False))
+        _mount(cast(Resource, root), config["metrics"], MetricsResource(named))
     site = SockJSSite(
-        buildRoot(config, resourceFactory, channels),
+        root,
         max_body_bytes=config.sockjsOptions["max_message_bytes"],
         access_log=bool(config["access-log"]),
     )
