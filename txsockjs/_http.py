@@ -26,16 +26,22 @@ HTML = b"text/html; charset=UTF-8"
 
 
 def cors(request: IRequest, options: SockJSOptions) -> None:
-    """Allow the requesting origin, with credentials (``*`` when there is no Origin)."""
+    """
+    Allow the requesting origin, with credentials (``*`` when there is no Origin), if the
+    ``allowed_origins`` policy allows it; an origin it refuses gets no CORS header, so that
+    its pages cannot read the answer.
+    """
     if options.disable_cors:
         return
+    request.setHeader(b"Vary", b"Origin")
     origin = request.getHeader(b"origin")
     if origin:
+        if not options.allowed_origins.allows_request(request):
+            return
         request.setHeader(b"Access-Control-Allow-Origin", origin)
         request.setHeader(b"Access-Control-Allow-Credentials", b"true")
     else:
         request.setHeader(b"Access-Control-Allow-Origin", b"*")
-    request.setHeader(b"Vary", b"Origin")
     wanted = request.getHeader(b"access-control-request-headers")
     if wanted:
         request.setHeader(b"Access-Control-Allow-Headers", wanted)

@@ -1,5 +1,6 @@
 """
-What a session remembers of the request that opened it: addresses, whitelisted headers, URL.
+What a session remembers of the request that opened it: addresses, whitelisted headers, URL;
+and what the ``authenticate`` hook sees of that request (:class:`ConnectRequest`).
 
 Taken once, when the session opens, so nothing holds the request afterwards.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -173,4 +175,112 @@ def connection_info(
         path=uri.split("?", 1)[0],
         prefix=prefix,
         transport_name=transport_name,
+    )
+
+
+def host_key(address: IAddress) -> str:
+    """
+    The client host of an address, as :func:`client_address` gives it, for comparing two
+    requests: the IP address without the port (an IPv4 address mapped into IPv6 as its
+    IPv4 form), or the address itself for other kinds (a UNIX socket's peer).
+    """
+    if isinstance(address, (IPv4Address, IPv6Address)):
+        try:
+            ip = ipaddress.ip_address(address.host.split("%", 1)[0])
+        except ValueError:
+            return address.host
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ip)
+    return repr(address)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectRequest:
+    """
+    A read-only view of the request that opens a session, as the ``authenticate`` hook sees
+    it: an HTTP request of a receiving transport, or a websocket handshake.
+
+    The session id in :attr:`url` and :attr:`path` is replaced by ``*``.
+    """
+
+    #: The SockJS transport, as sockjs-client names it (``websocket``, ``xhr-streaming``,
+    #: ...), or ``raw-websocket``.
+    transportName: str
+    #: ``GET`` or ``POST``.
+    method: str
+    #: The request's URL (path and query), as a string.
+    url: str
+    #: The path of that URL, without the query.
+    path: str
+    #: The path at which the SockJS service is mounted.
+    prefix: str
+    #: The query arguments, decoded as UTF-8: each name with its values in order.
+    args: Mapping[str, tuple[str, ...]]
+    #: Every request header, by lowercase name; repeated headers are joined with ``", "``
+    #: (``cookie`` with ``"; "``). Unlike ``transport.headers``, cookies and
+    #: ``authorization`` are here.
+    headers: Mapping[str, str]
+    #: The cookies of the ``Cookie`` header, by name (the first of a repeated name).
+    cookies: Mapping[str, str]
+    #: The client's address, after ``trusted_proxies`` resolution (see ``getPeer()``).
+    peer: IAddress
+    #: The server's address.
+    host: IAddress
+    #: Whether the request came over TLS (to this server; a proxy's own TLS is not seen).
+    secure: bool
+
+    @property
+    def origin(self) -> str | None:
+        """The ``Origin`` header, or ``None``."""
+        return self.headers.get("origin")
+
+
+def _all_headers(request: IRequest) -> dict[str, str]:
+    headers = {}
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        key = _text(name).lower()
+        separator = "; " if key == "cookie" else ", "
+        headers[key] = separator.join(_text(value) for value in values)
+    return headers
+
+
+def _cookies(header: str) -> dict[str, str]:
+    cookies: dict[str, str] = {}
+    for pair in header.split(";"):
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if sep and name and name not in cookies:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies[name] = value
+    return cookies
+
+
+def connect_request(
+    request: IRequest, options: SockJSOptions, prefix: str, transport_name: str
+) -> ConnectRequest:
+    """The view of ``request``, which would open a session, for the ``authenticate`` hook."""
+    uri = _text(request.uri)
+    if transport_name != "raw-websocket":
+        uri = _redact_session(uri)
+    path, _, query = uri.partition("?")
+    parsed = urllib.parse.parse_qs(query, keep_blank_values=True, errors="replace")
+    headers = _all_headers(request)
+    host = request.getHost()
+    if not isinstance(host, (IPv4Address, IPv6Address, UNIXAddress)):
+        host = IPv4Address("TCP", "0.0.0.0", 0)
+    return ConnectRequest(
+        transportName=transport_name,
+        method=_text(request.method or b""),
+        url=uri,
+        path=path,
+        prefix=prefix,
+        args=MappingProxyType({name: tuple(values) for name, values in parsed.items()}),
+        headers=MappingProxyType(headers),
+        cookies=MappingProxyType(_cookies(headers.get("cookie", ""))),
+        peer=client_address(request, options),
+        host=host,
+        secure=request.isSecure(),
     )

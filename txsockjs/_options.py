@@ -10,9 +10,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union, cast
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from twisted.web.iweb import IRequest
+
+from ._origin import ANY_ORIGIN, OriginPolicy
+
+if TYPE_CHECKING:
+    from ._info import ConnectRequest
 
 #: The sockjs-client build the iframe page loads unless told otherwise (sockjs-node's default).
 DEFAULT_SOCKJS_URL = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js"
@@ -34,6 +39,10 @@ TRANSPORT_NAMES = frozenset(
 LogHook = Callable[[str, str], None]
 #: A ``jsessionid`` hook: called with the request, sets the cookie itself.
 JSessionIDHook = Callable[[IRequest], None]
+#: An ``authenticate`` hook: given a read-only view of the request that opens a session,
+#: returns a principal (anything but ``None``), ``None`` or raises
+#: :class:`txsockjs.auth.Refused` to refuse, or returns a Deferred (or coroutine) of either.
+AuthenticateHook = Callable[["ConnectRequest"], Any]
 
 #: Options of txsockjs 1.x, mapped to their current names.
 _LEGACY_NAMES = {
@@ -195,6 +204,27 @@ class SockJSOptions:
         metavar="URL",
     )
     disable_cors: bool = option(False, "Send no CORS headers.")
+    allowed_origins: OriginPolicy = option(
+        ANY_ORIGIN,
+        "An origin whose pages may use the service (repeatable): https://app.example.com, "
+        "https://*.example.com, http://localhost:* or null; none given: any origin. A "
+        "restricted service refuses other origins (403) and does not serve htmlfile, "
+        "jsonp-polling and the iframe page.",
+        flag="allow-origin",
+        metavar="ORIGIN",
+        kind="list",
+    )
+    authenticate: AuthenticateHook | None = option(
+        None,
+        "A callable given a view of the request that opens a session; returns a principal, "
+        "or None to refuse with 403 (or a Deferred of either).",
+        text=False,
+    )
+    bind_session_to_host: bool = option(
+        False,
+        "Answer 404 to a poll or send of a session from a client host other than the one "
+        "that opened it (never compares ports).",
+    )
     log: LogHook | None = option(
         None, "A sockjs-node style log hook: callable(severity, line).", text=False
     )
@@ -229,10 +259,13 @@ class SockJSOptions:
         return cls(**merged)
 
     def enabled(self, transport: str) -> bool:
-        """Whether the transport named as sockjs-client names it is served."""
+        """
+        Whether the transport named as sockjs-client names it is served: not disabled, and
+        not one that a restricted ``allowed_origins`` policy switches off.
+        """
         if transport in ("websocket", "raw-websocket") and not self.websocket:
             return False
-        return transport not in self.disabled_transports
+        return transport not in self.disabled_transports and self.allowed_origins.serves(transport)
 
 
 def _names(value: Any) -> Iterable[str]:
@@ -299,6 +332,13 @@ def _validate(options: SockJSOptions) -> None:
     )
     if not (isinstance(options.jsessionid, bool) or callable(options.jsessionid)):
         raise TypeError(f"jsessionid must be a bool or a callable, not {options.jsessionid!r}")
+    object.__setattr__(
+        options, "allowed_origins", OriginPolicy.from_value(options.allowed_origins)
+    )
+    if options.authenticate is not None and not callable(options.authenticate):
+        raise TypeError(
+            f"authenticate must be a callable(request) -> principal, not {options.authenticate!r}"
+        )
     if options.log is not None and not callable(options.log):
         raise TypeError(f"log must be a callable(severity, message), not {options.log!r}")
     base_url = options.base_url

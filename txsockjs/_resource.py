@@ -64,22 +64,58 @@ class _Greeting(SockJSLeaf):
         return b"Welcome to SockJS!\n"
 
 
+#: sockjs-client's transports in its order of preference: the name, the transport of this
+#: server it uses, and whether it runs inside the iframe page.
+_CLIENT_TRANSPORTS = (
+    ("websocket", "websocket", False),
+    ("xhr-streaming", "xhr-streaming", False),
+    ("eventsource", "eventsource", False),
+    ("iframe-eventsource", "eventsource", True),
+    ("htmlfile", "htmlfile", False),
+    ("iframe-htmlfile", "htmlfile", True),
+    ("xhr-polling", "xhr-polling", False),
+    ("iframe-xhr-polling", "xhr-polling", True),
+    ("jsonp-polling", "jsonp-polling", False),
+)
+
+
+def client_transports(options: SockJSOptions) -> list[str]:
+    """
+    The sockjs-client transports the service serves, in sockjs-client's order: the ones
+    disabled, and those a restricted ``allowed_origins`` switches off (htmlfile,
+    jsonp-polling, every iframe-based one), are left out.
+    """
+    iframe = options.allowed_origins.serves_iframe
+    return [
+        name
+        for name, served_by, in_iframe in _CLIENT_TRANSPORTS
+        if options.enabled(served_by) and (iframe or not in_iframe)
+    ]
+
+
 class _Info(SockJSLeaf):
     preflight_methods = b"OPTIONS, GET"
 
-    def handle(self, request: IRequest) -> bytes:
-        options = self.options
-        request.setHeader(b"Content-Type", JSON)
-        no_cache(request)
-        cors(request, options)
-        info: dict[str, Any] = {
+    def __init__(self, options: SockJSOptions):
+        super().__init__(options)
+        static: dict[str, Any] = {
             "websocket": options.enabled("websocket"),
             "cookie_needed": options.jsessionid is not False,
-            "origins": ["*:*"],
-            "entropy": secrets.randbits(32),
         }
+        if not options.allowed_origins.restricted:
+            # The field of old clients, as sockjs-node sends it; a restricted service
+            # leaves it out rather than name the origins it allows.
+            static["origins"] = ["*:*"]
+        static["transports"] = client_transports(options)
         if options.base_url is not None:
-            info["base_url"] = options.base_url
+            static["base_url"] = options.base_url
+        self._static = static
+
+    def handle(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", JSON)
+        no_cache(request)
+        cors(request, self.options)
+        info = dict(self._static, entropy=secrets.randbits(32))
         return json.dumps(info, separators=(",", ":")).encode("ascii")
 
 
@@ -181,7 +217,11 @@ class SockJSResource(Resource):
             if fixed is not None:
                 return fixed
             if _IFRAME.match(path):
-                return self._iframe
+                # Any page can frame the iframe page and drive its transports, with the
+                # service's own origin: a restricted origin policy does not serve it.
+                if self.options.allowed_origins.serves_iframe:
+                    return self._iframe
+                return self._not_found
             return self._not_found
         if len(postpath) == 2:
             session, name = postpath

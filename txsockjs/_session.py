@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
@@ -115,10 +115,14 @@ class Session:
         "_state",
         "_streaming",
         "disconnecting",
+        "principal",
     )
 
     def __init__(self, service: SessionService, info: ConnectionInfo, key: bytes | None):
         self.disconnecting = False
+        #: What the ``authenticate`` hook returned for the opening request (``None``
+        #: without a hook); :class:`txsockjs.auth.FirstMessageAuth` replaces it.
+        self.principal: Any = None
         self._service = service
         self._info = info
         self._key = key

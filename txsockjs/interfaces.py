@@ -32,6 +32,11 @@ class ISockJSTransport(ITransport, IConsumer, IPushProducer):
         "The SockJS transport of the session: 'websocket', 'xhr-streaming', 'xhr-polling', "
         "'eventsource', 'htmlfile', 'jsonp-polling' or 'raw-websocket'."
     )
+    principal = Attribute(
+        "What the ``authenticate`` option's hook returned for the request that opened the "
+        "session (``None`` without a hook); :class:`txsockjs.auth.FirstMessageAuth` sets it "
+        "to what its check returned for the token."
+    )
     state = Attribute("'open', 'closing' (queued messages still to deliver) or 'closed'.")
     readable = Attribute("Whether messages may still arrive from the client.")
     writable = Attribute("Whether ``write`` still sends.")

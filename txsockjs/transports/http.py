@@ -12,12 +12,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, parse_qs
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
+from .._admission import (
+    Verdict,
+    admit,
+    answer_late,
+    refuse,
+    refuse_late,
+    refuse_origin,
+    same_host,
+    when_decided,
+)
 from .._framing import (
     PayloadError,
     decode_payload,
@@ -262,6 +273,9 @@ class ReceiveResource(SockJSLeaf):
         options = self.options
         if not ids_within(request, options.max_session_id_length):
             return not_found(request)
+        foreign = refuse_origin(request, self.service)
+        if foreign:
+            return foreign
         callback = b""
         if framing.needs_callback:
             found = _callback(request)
@@ -299,20 +313,60 @@ class ReceiveResource(SockJSLeaf):
         if isinstance(answered, bytes):
             return answered
         callback, session = answered
-        framing = self.framing
-        options = self.options
         service = self.service
-        key = session_id(request)
+        if session is not None:
+            if not same_host(session, request, service):
+                return not_found(request)
+            self._receive(request, callback, session, None)
+            return NOT_DONE_YET
+        # A new session: the authenticate hook (if any) decides first, maybe later.
+        verdict = admit(request, service, mount_prefix(request, 3), self.framing.name)
+        if isinstance(verdict, Deferred):
+            when_decided(request, verdict, lambda late: self._admitted(request, callback, late))
+            return NOT_DONE_YET
+        if not verdict.admitted:
+            return refuse(request, service, verdict)
+        self._receive(request, callback, None, verdict.principal)
+        return NOT_DONE_YET
+
+    def _admitted(self, request: Request, callback: bytes, verdict: Verdict) -> None:
+        """
+        The hook decided after :meth:`handle` returned: what the request waited for may have
+        changed meanwhile (another request opened the session, the service filled up).
+        """
+        service = self.service
+        if not verdict.admitted:
+            answer_late(request, refuse(request, service, verdict))
+            return
+        session = service.get(session_id(request))
+        if session is None:
+            refused = refuse_late(request, service)
+            if refused:
+                answer_late(request, refused)
+                return
+        elif not same_host(session, request, service):
+            answer_late(request, not_found(request))
+            return
+        self._receive(request, callback, session, verdict.principal)
+
+    def _receive(
+        self, request: Request, callback: bytes, session: Session | None, principal: object
+    ) -> None:
+        """Attach the request to its session, opened now if ``None``."""
+        framing = self.framing
+        service = self.service
         prelude = framing.prelude(callback)
         if prelude:
             request.write(prelude)
         is_new = session is None
         if session is None:
+            key = session_id(request)
             session = service.open(request, mount_prefix(request, 3), framing.name, key)
-        session.attach(HttpReceiver(request, session, framing, callback, options.response_limit))
+            session.principal = principal
+        limit = self.options.response_limit
+        session.attach(HttpReceiver(request, session, framing, callback, limit))
         if is_new:
             service.start(session)
-        return NOT_DONE_YET
 
 
 XHR_SEND_NAME = "xhr_send"
@@ -342,8 +396,11 @@ class SendResource(SockJSLeaf):
 
     def handle(self, request: Request) -> bytes | int:
         options = self.options
+        foreign = refuse_origin(request, self.service)
+        if foreign:
+            return foreign
         session = self.service.get(session_id(request))
-        if session is None:
+        if session is None or not same_host(session, request, self.service):
             return not_found(request)
         no_cache(request)
         set_jsessionid(request, options)

@@ -11,15 +11,25 @@ upgrade, 405 for other methods), then autobahn takes the connection over.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from autobahn.twisted.resource import WebSocketResource as _AutobahnResource
 from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
+from .._admission import (
+    Verdict,
+    admit,
+    answer_late,
+    refuse,
+    refuse_late,
+    refuse_origin,
+    when_decided,
+)
 from .._framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
 from .._http import SockJSLeaf, error, mount_prefix, not_found
 from .._service import SessionService
@@ -296,13 +306,44 @@ class WebSocketResource(SockJSLeaf):
         connection = (request.getHeader(b"connection") or b"").lower()
         if b"upgrade" not in [token.strip() for token in connection.split(b",")]:
             return error(request, 400, '"Connection" must be "Upgrade".')
+        foreign = refuse_origin(request, self.service, websocket=True)
+        if foreign:
+            return foreign
         service = self.service
         if service.full():
             service.log("info", "refusing a new session: max_sessions reached")
             return error(request, 503, "Too many sessions.")
         prefix = mount_prefix(request, 1 if self.raw else 3)
         name = "raw-websocket" if self.raw else "websocket"
+        # The authenticate hook (if any) decides before autobahn takes the connection over.
+        verdict = admit(request, service, prefix, name)
+        if isinstance(verdict, Deferred):
+            when_decided(request, verdict, lambda late: self._admitted(request, prefix, late))
+            return NOT_DONE_YET
+        if not verdict.admitted:
+            return refuse(request, service, verdict)
+        return self._upgrade(request, prefix, verdict.principal)
+
+    def _admitted(self, request: Request, prefix: str, verdict: Verdict) -> None:
+        """The hook decided after :meth:`handle` returned: refuse, or upgrade now."""
+        service = self.service
+        if not verdict.admitted:
+            answer_late(request, refuse(request, service, verdict))
+            return
+        refused = refuse_late(request, service)
+        if refused:
+            answer_late(request, refused)
+            return
+        result = self._upgrade(request, prefix, verdict.principal)
+        if result is not NOT_DONE_YET:
+            answer_late(request, cast(bytes, result))
+
+    def _upgrade(self, request: Request, prefix: str, principal: object) -> bytes | int:
+        """Open the session and hand the connection over to autobahn."""
+        service = self.service
+        name = "raw-websocket" if self.raw else "websocket"
         session = service.open(request, prefix, name, None)
+        session.principal = principal
         protocol = SessionWebSocketProtocol(service, session, self.raw)
         protocol.factory = self._factory
         hijacker: Any = _AutobahnResource(_OneProtocol(protocol))  # type: ignore[no-untyped-call]
