@@ -52,6 +52,9 @@ _PATTERN = re.compile(
 
 Origin = tuple[str, str, int]
 
+#: How many origins' verdicts a policy remembers; it forgets them all when full.
+_KNOWN_ORIGINS = 1024
+
 
 def _port(scheme: str, port: str | None) -> int:
     if port is None:
@@ -108,7 +111,7 @@ class OriginPolicy:
     ``allowed_origins`` option.
     """
 
-    __slots__ = ("_allow_null", "_check", "_patterns", "_texts")
+    __slots__ = ("_allow_null", "_check", "_known", "_patterns", "_texts")
 
     def __init__(self, patterns: Iterable[str] = (), check: OriginCheck | None = None) -> None:
         texts = tuple(patterns)
@@ -120,6 +123,8 @@ class OriginPolicy:
         self._check = check
         self._allow_null = any(text.strip().lower() == NULL for text in texts)
         self._patterns = tuple(_Pattern(text) for text in texts if text.strip().lower() != NULL)
+        #: Verdicts on origins already met (a page's requests repeat its origin), bounded.
+        self._known: dict[str, bool] = {}
 
     @classmethod
     def from_value(cls, value: Any) -> OriginPolicy:
@@ -164,6 +169,15 @@ class OriginPolicy:
                 return False
         if not self._texts:
             return True
+        known = self._known.get(origin)
+        if known is None:
+            known = self._match(origin)
+            if len(self._known) >= _KNOWN_ORIGINS:
+                self._known.clear()
+            self._known[origin] = known
+        return known
+
+    def _match(self, origin: str) -> bool:
         if origin.strip().lower() == NULL:
             return self._allow_null
         parsed = parse_origin(origin)

@@ -117,6 +117,15 @@ def test_callable_policy_sees_the_origin_and_a_raise_refuses() -> None:
     assert seen == ["https://x.trusted.example", "null", "boom"]
 
 
+def test_verdicts_are_remembered_within_a_bound() -> None:
+    policy = OriginPolicy(["https://*.example.com"])
+    for n in range(3000):
+        assert policy.allows(f"https://h{n}.example.com")
+        assert not policy.allows(f"https://h{n}.example.net")
+    assert len(policy._known) <= 1024
+    assert policy.allows("https://h1.example.com") and not policy.allows("null")
+
+
 def test_parse_origin() -> None:
     assert parse_origin("https://A.example") == ("https", "a.example", 443)
     assert parse_origin("http://a.example:8080") == ("http", "a.example", 8080)
