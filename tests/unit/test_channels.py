@@ -400,3 +400,58 @@ def test_closeStopsReconnecting() -> None:
     assert cluster.clock.getDelayedCalls() == []
     cluster.channels.publish("room", "after close: local only")
     assert cluster.bridge.stats()["queued"] == 0
+
+
+# -- twistd sockjs --redis ----------------------------------------------------------------------
+
+
+def parseTap(*argv: str) -> Any:
+    from twisted.internet.testing import MemoryReactorClock
+
+    from txsockjs import tap
+
+    options = tap.Options(reactor=MemoryReactorClock())
+    options.parseOptions(list(argv))
+    return options
+
+
+def test_twistdRedisMakesTheDemoChatOneRoomAcrossProcesses() -> None:
+    from txsockjs import tap
+
+    options = parseTap("--redis=redis://127.0.0.1:6399/4", "--listen=tcp:0")
+    channels = tap.demoChannels(options)
+    assert isinstance(channels, Channels)
+    assert isinstance(channels.bridge, RedisBridge)
+    assert channels.bridge.url == RedisURL("127.0.0.1", 6399, 4)
+    made: list[Any] = []
+
+    def recorder(factory: Any, **kwargs: Any) -> Any:
+        from twisted.web.resource import Resource
+
+        made.append(factory)
+        return Resource()
+
+    tap.buildRoot(options, recorder, channels)
+    [_, chat] = made
+    assert chat.channels is channels
+
+    # The service connects to Redis when it starts, and closes the connections at stop.
+    service = tap.makeService(options)
+    service.startService()
+    reactor = options.reactor()
+    connecting = [(host, port) for host, port, *_ in reactor.tcpClients]
+    assert connecting == [("127.0.0.1", 6399)] * 2
+    service.stopService()
+
+
+def test_twistdRedisNeedsTheDemoAndARedisURL() -> None:
+    from twisted.python.usage import UsageError
+
+    with pytest.raises(UsageError, match="--factory"):
+        parseTap("--redis=redis://localhost", "--factory=twisted.protocols.wire.Echo")
+    with pytest.raises(UsageError, match="--redis: not a redis:// URL"):
+        parseTap("--redis=http://localhost")
+    from txsockjs import tap
+
+    assert tap.demoChannels(parseTap()).bridge is None  # type: ignore[union-attr]
+    assert tap.demoChannels(parseTap("--factory=twisted.protocols.wire.Echo")) is None
