@@ -125,3 +125,15 @@ def test_polling_session_over_the_limit_is_closed(make_service: Callable[..., Se
         transport.write(b"q" * 400)
     service.turn()
     assert service.http.post("/s/0/a/xhr").response.body == b'c[1008,"Send buffer full"]\n'
+
+
+def test_one_large_message_alone_is_not_an_overflow(make_service: Callable[..., Service]) -> None:
+    service = make_service(**LIMITS)
+    client = Client(service)
+    tcp = client.exchange.transport
+    tcp.producer.pauseProducing()
+    session_of(service).write(b"L" * 8000)  # more than max_queued_bytes, in one message
+    service.turn()
+    assert client.close_frame() is None
+    tcp.producer.resumeProducing()
+    assert client.texts()[-1] == b'a["' + b"L" * 8000 + b'"]'
