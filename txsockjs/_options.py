@@ -216,9 +216,10 @@ class SockJSOptions:
     )
     authenticate: AuthenticateHook | None = option(
         None,
-        "A callable given a view of the request that opens a session; returns a principal, "
-        "or None to refuse with 403 (or a Deferred of either).",
-        text=False,
+        "Dotted name of a callable given a view of the request that opens a session; it "
+        "returns a principal, or None to refuse with 403 (or a Deferred of either).",
+        metavar="NAME",
+        kind="optional-str",
     )
     bind_session_to_host: bool = option(
         False,
@@ -287,6 +288,19 @@ def _networks(value: Any) -> Iterable[Network]:
                 ) from None
 
 
+def _named_hook(name: str) -> Any:
+    """The object a dotted name (``myapp.auth.authenticate``) names, for ``authenticate``."""
+    from twisted.python.reflect import namedAny
+
+    try:
+        return namedAny(name)
+    except Exception as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"authenticate: cannot import {name!r} ({type(error).__name__}: {reason})"
+        ) from None
+
+
 def _validate(options: SockJSOptions) -> None:
     def require(condition: bool, message: str) -> None:
         if not condition:
@@ -335,6 +349,8 @@ def _validate(options: SockJSOptions) -> None:
     object.__setattr__(
         options, "allowed_origins", OriginPolicy.from_value(options.allowed_origins)
     )
+    if isinstance(options.authenticate, str):
+        object.__setattr__(options, "authenticate", _named_hook(options.authenticate))
     if options.authenticate is not None and not callable(options.authenticate):
         raise TypeError(
             f"authenticate must be a callable(request) -> principal, not {options.authenticate!r}"

@@ -13,8 +13,9 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.web.resource import Resource
 
-from txsockjs import SockJSResource
+from txsockjs import SockJSOptions, SockJSResource
 from txsockjs._info import host_key
+from txsockjs._options import parse_text_options
 from txsockjs.auth import (
     AUTH_TIMEOUT,
     UNAUTHORIZED,
@@ -113,6 +114,25 @@ def test_hook_is_asked_only_when_a_session_opens(make_service: Callable[..., Ser
     service.http.request("HEAD", "/s/0/b/eventsource")
     assert len(hook.seen) == 1
     assert service.protocol.received == [b"m"]
+
+
+def named_hook(request: ConnectRequest) -> str:
+    """An ``authenticate`` hook found by its dotted name."""
+    return "by-name"
+
+
+def test_hook_by_dotted_name(make_service: Callable[..., Service]) -> None:
+    options, _ = parse_text_options({"authenticate": f"{__name__}.named_hook"})
+    service = make_service(**options)
+    service.http.post("/s/0/a/xhr")
+    assert service.protocol.transport.principal == "by-name"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="authenticate: cannot import 'no_such_module.hook'"):
+        SockJSOptions.from_kwargs(authenticate="no_such_module.hook")
+    with pytest.raises(TypeError, match="authenticate must be a callable"):
+        SockJSOptions.from_kwargs(authenticate=f"{__name__}.APP_NAME")
+
+
+APP_NAME = "not callable"
 
 
 def test_no_hook_principal_is_none(service: Service) -> None:
