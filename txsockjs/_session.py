@@ -397,7 +397,11 @@ class Session:
             self._dirty = True
             self._service.mark_dirty(self)
         if self._queued_bytes > self._service.options.high_watermark:
-            if self._queued_bytes > self._service.options.max_queued_bytes:
+            # One message alone never overflows: its size is the application's choice.
+            if (
+                self._queued_bytes > self._service.options.max_queued_bytes
+                and len(self._queue) > 1
+            ):
                 self._overflow()
             elif not self._over_watermark:
                 self._update_flow()
