@@ -329,8 +329,8 @@ class RedisBridge:
             message.encode("utf-8", "surrogatepass"),
         )
         self._queue.append((self._key(channel), payload))
-        self._trim()
         self._drain()
+        self._trim()
 
     def stats(self) -> dict[str, Any]:
         """Counters, the queue's length and whether both connections are up."""
@@ -407,7 +407,7 @@ class RedisBridge:
         if self._resuming is not None and self._resuming.active():
             self._resuming.cancel()
         self._resuming = None
-        if self._unconfirmed:
+        if self._unconfirmed and not self._closed:
             # Maybe Redis had them, maybe not: send them again (receivers drop duplicates).
             self.counters["requeued"] += len(self._unconfirmed)
             self._queue.extendleft(reversed(self._unconfirmed))

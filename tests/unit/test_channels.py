@@ -373,6 +373,18 @@ def test_redisOutage_boundedQueueReconnectResubscribeResend() -> None:
     cluster.close()
 
 
+def test_withoutAQueueMessagesAreSentWhenConnectedAndDroppedWhenNot() -> None:
+    cluster = Cluster(queue_limit=0)
+    cluster.channels.publish("room", "sent")
+    assert [command[2][-4:] for command in cluster.sent("publish")] == [b"sent"]
+    cluster.reply("publish", b":0\r\n")
+    cluster.redis.stop()
+    cluster.channels.publish("room", "dropped")
+    stats = cluster.bridge.stats()
+    assert (stats["confirmed"], stats["dropped"], stats["queued"]) == (1, 1, 0)
+    cluster.close()
+
+
 def test_aFailedAuthBacksOffAndIsRetried() -> None:
     cluster = Cluster()
     cluster.bridge.url = parseRedisURL("redis://:wrong@127.0.0.1:6379/2")
