@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
@@ -121,6 +122,14 @@ class SockJSMultiFactory(SockJSSite):
         self._services.append(resource)
         limit = max(service.options.max_message_bytes for service in self._services)
         self.requestFactory = body_limited_request(limit)
+
+    def drain(self, timeout: float | None = None) -> Deferred[None]:
+        """
+        Drain every service (see :meth:`SockJSResource.drain`): the Deferred fires when
+        all of them are drained.
+        """
+        drained = gatherResults([service.drain(timeout) for service in self._services])
+        return drained.addCallback(lambda _: None)
 
     def stopFactory(self) -> None:
         """Close every session of every service when the factory stops listening."""

@@ -158,6 +158,47 @@ class SockJSOptions:
     max_sessions: int = option(
         100_000, "Most sessions open at once; new ones beyond it get 503.", minimum=1, metavar="N"
     )
+    new_sessions_per_second: float = option(
+        20.0,
+        "New sessions one client address may open per second once its burst is spent; more "
+        "get 429. 0: no limit. Loopback and UNIX socket clients are not limited.",
+        minimum=0,
+        metavar="RATE",
+    )
+    new_sessions_burst: int = option(
+        100,
+        "New sessions one client address may open at once, before the rate applies.",
+        minimum=1,
+        metavar="N",
+    )
+    new_sessions_tracked_addresses: int = option(
+        10_000,
+        "Client addresses whose rate of new sessions is remembered at once; beyond it the "
+        "least recently seen one is forgotten.",
+        minimum=1,
+        metavar="N",
+    )
+    first_poll_deadline: float = option(
+        3.0,
+        "Seconds a session waits for its client's second receiving request once the first "
+        "response has ended (at most disconnect_delay).",
+        minimum=0.001,
+        metavar="SECONDS",
+    )
+    max_pending_sends: int = option(
+        8,
+        "Send requests of one session that may wait at once for their messages to be "
+        "delivered; more get 503.",
+        minimum=1,
+        metavar="N",
+    )
+    drain_timeout: float = option(
+        10.0,
+        "Seconds stopping the service waits for every session to be sent its queued "
+        "messages and its close frame.",
+        minimum=0,
+        metavar="SECONDS",
+    )
     high_watermark: int = option(
         1024 * 1024,
         "Queued bytes per session above which the producer is paused and the client not read.",

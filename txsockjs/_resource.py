@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.web.http import CACHED
 from twisted.web.iweb import IRequest
@@ -233,5 +234,18 @@ class SockJSResource(Resource):
         return self._not_found
 
     def close(self) -> None:
-        """Close every session and cancel every timer; the factory is stopped."""
+        """
+        Close every session at once and cancel every timer; the factory is stopped.
+        Messages still queued are dropped: :meth:`drain` sends them first.
+        """
         self.service.stop()
+
+    def drain(self, timeout: float | None = None) -> Deferred[None]:
+        """
+        Stop gracefully: new sessions are refused (503), every session is sent its queued
+        messages and then ``c[1001,"Server shutting down"]``; the Deferred fires when all
+        are closed, or after ``timeout`` seconds (``drain_timeout`` by default), when the
+        rest are closed at once. ``self.service`` is an ``IService`` whose
+        ``stopService`` does the same.
+        """
+        return self.service.drain(timeout)

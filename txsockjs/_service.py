@@ -1,25 +1,73 @@
 """
-The sessions of one SockJS service: lookup by id, caps, one flusher, one timer structure.
+The sessions of one SockJS service: lookup by id, caps, one flusher, one timer structure,
+and the drain that stops it.
 
 Per service there is one ``callLater(0)`` for all sessions written to in a reactor turn, and
 two timer wheels (heartbeats, expiry): nothing costs a timer per session or per message.
+The rate of new sessions per client address is kept without any timer either (see
+:mod:`txsockjs._ratelimit`).
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall, IProtocolFactory, IReactorTime
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IProtocolFactory,
+    IReactorFDSet,
+    IReactorTime,
+)
 from twisted.logger import Logger, LogLevel
 from twisted.web.iweb import IRequest
 
-from ._info import connection_info
+from ._http import error
+from ._info import client_address, connection_info
 from ._options import SockJSOptions
-from ._session import Session
+from ._ratelimit import RateLimiter, address_key
+from ._session import CLOSED_STATE, Session
 from ._timers import TimerWheel
 
 _log = Logger()
 _LEVELS = {"error": LogLevel.error, "info": LogLevel.info, "debug": LogLevel.debug}
+
+# -- the keys of SessionService.refusals: what a cap refused or closed ---------------------------
+
+#: A new session while the service drains: 503 ``Server shutting down.``
+DRAINING = "draining"
+#: A new session from a client address over ``new_sessions_per_second``: 429
+#: ``Too many new sessions.``, with ``Retry-After``.
+NEW_SESSIONS_RATE = "new_sessions_rate"
+#: A new session while ``max_sessions`` are open: 503 ``Too many sessions.``
+MAX_SESSIONS = "max_sessions"
+#: A send while ``max_pending_sends`` sends of the session wait: 503
+#: ``Too many sends waiting.``
+MAX_PENDING_SENDS = "max_pending_sends"
+#: A send while the messages held for the session exceed ``max_queued_bytes``: 503
+#: ``Too many messages waiting.``
+MAX_QUEUED_BYTES = "max_queued_bytes"
+#: A session closed because its client did not come back within ``first_poll_deadline``
+#: of its first response (its protocol's ``connectionLost`` gets ``ConnectionLost``).
+FIRST_POLL_DEADLINE = "first_poll_deadline"
+#: Every key :attr:`SessionService.refusals` may hold.
+REFUSAL_REASONS = (
+    DRAINING,
+    NEW_SESSIONS_RATE,
+    MAX_SESSIONS,
+    MAX_PENDING_SENDS,
+    MAX_QUEUED_BYTES,
+    FIRST_POLL_DEADLINE,
+)
+
+#: The close frame every session gets when the service stops.
+SHUTTING_DOWN = (1001, "Server shutting down")
+#: Seconds between two looks at the reactor's pending output once a drain has closed every
+#: session (see :meth:`SessionService.drain`).
+_FLUSH_POLL = 0.02
 
 
 def _default_clock() -> IReactorTime:
@@ -28,14 +76,22 @@ def _default_clock() -> IReactorTime:
     return reactor
 
 
-class SessionService:
+class SessionService(Service):
     """
     Sessions of one SockJS service and the machinery they share.
+
+    It is an :class:`~twisted.application.service.IService`: stopping it drains it (see
+    :meth:`drain`), so ``resource.service.setServiceParent(application)`` gives a
+    twistd application a graceful stop.
 
     :param factory: builds one protocol per session.
     :param options: the service's options.
     :param clock: time source for every timer; the global reactor when ``None``.
     """
+
+    #: What the caps refused (requests) or closed (sessions), by reason: the keys are in
+    #: :data:`REFUSAL_REASONS`.
+    refusals: Counter[str]
 
     def __init__(
         self,
@@ -52,12 +108,35 @@ class SessionService:
         self._flush_call: IDelayedCall | None = None
         self._batching = 0
         self._started = False
+        self.refusals = Counter()
+        #: Sessions whose client has not come back since its first receiving request:
+        #: when that one ends they expire after ``first_poll_deadline``.
+        self._unreturned: set[Session] = set()
+        #: Sessions expiring after ``first_poll_deadline`` rather than ``disconnect_delay``.
+        self._short_expiry: set[Session] = set()
+        self._first_poll_deadline = min(options.first_poll_deadline, options.disconnect_delay)
+        self._new_sessions: RateLimiter | None = None
+        if options.new_sessions_per_second > 0:
+            self._new_sessions = RateLimiter(
+                self.clock,
+                options.new_sessions_per_second,
+                options.new_sessions_burst,
+                options.new_sessions_tracked_addresses,
+            )
+        #: Send requests of each session waiting for their messages to be delivered.
+        self._pending_sends: dict[Session, int] = {}
+        #: New sessions are refused: the service drains, or has stopped.
+        self.draining = False
+        self._drain_waiters: list[Deferred[None]] = []
+        self._drain_deadline: IDelayedCall | None = None
+        self._drain_poll: IDelayedCall | None = None
+        self._closing_all = False
         resolution = min(options.heartbeat_delay, options.disconnect_delay) / 20
         resolution = min(max(resolution, 0.005), 0.5)
         self.heartbeats: TimerWheel[Session] = TimerWheel(
             self.clock, resolution, Session.heartbeat
         )
-        self.expiry: TimerWheel[Session] = TimerWheel(self.clock, resolution, Session.expire)
+        self.expiry: TimerWheel[Session] = TimerWheel(self.clock, resolution, self._expire)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -72,6 +151,76 @@ class SessionService:
     def full(self) -> bool:
         """Whether ``max_sessions`` sessions are open, so a new one must be refused."""
         return len(self._live) >= self.options.max_sessions
+
+    # -- caps -----------------------------------------------------------------------------------
+
+    def refuse_new(self, request: IRequest, opening: bool = True) -> bytes | None:
+        """
+        Whether ``request``, which would open a session, is refused, and how: ``None`` when
+        it may open one, else the body of the error answer (status and headers are set).
+
+        Refused, in this order: while the service drains (503), beyond the client address's
+        ``new_sessions_per_second`` (429, ``Retry-After``), when ``max_sessions`` are open
+        (503). Each refusal is counted in :attr:`refusals`.
+
+        :param opening: the request opens the session if admitted; ``False`` (a ``HEAD``)
+            only asks: no token is taken and nothing is counted or logged.
+        """
+        retry_after = 0.0
+        if self.draining:
+            reason, status, text = DRAINING, 503, "Server shutting down."
+        else:
+            limiter = self._new_sessions
+            if limiter is not None:
+                key = address_key(client_address(request, self.options))
+                if key is not None:
+                    retry_after = limiter.take(key, consume=opening)
+            if retry_after:
+                reason, status, text = NEW_SESSIONS_RATE, 429, "Too many new sessions."
+            elif self.full():
+                reason, status, text = MAX_SESSIONS, 503, "Too many sessions."
+            else:
+                return None
+        if opening:
+            self.refusals[reason] += 1
+            self.log("debug", f"refusing a new session: {reason}", sockjs_refusal=reason)
+        if retry_after:
+            request.setHeader(b"Retry-After", b"%d" % max(1, math.ceil(retry_after)))
+        return error(request, status, text)
+
+    def refuse_send(self, session: Session) -> str | None:
+        """
+        Whether a send request to ``session`` is refused (503), and why: ``None`` when it
+        may go on, else the text of the answer. Counted in :attr:`refusals`.
+        """
+        if self._pending_sends.get(session, 0) >= self.options.max_pending_sends:
+            reason, text = MAX_PENDING_SENDS, "Too many sends waiting."
+        elif session.inboxFull():
+            # The client sends without reading the answers: its earlier sends still wait.
+            reason, text = MAX_QUEUED_BYTES, "Too many messages waiting."
+        else:
+            return None
+        self.refusals[reason] += 1
+        self.log("debug", f"refusing a send: {reason}", sockjs_refusal=reason)
+        return text
+
+    def send_waits(self, session: Session, waiting: Deferred[None]) -> None:
+        """
+        A send request to ``session`` waits until ``waiting`` fires (its messages are
+        delivered, or the session is gone): it counts toward ``max_pending_sends``.
+        """
+        pending = self._pending_sends
+        pending[session] = pending.get(session, 0) + 1
+
+        def done(result: object) -> object:
+            left = pending.get(session, 0) - 1
+            if left > 0:
+                pending[session] = left
+            else:
+                pending.pop(session, None)
+            return result
+
+        waiting.addBoth(done)
 
     def open(
         self, request: IRequest, prefix: str, transport_name: str, session_id: bytes | None
@@ -88,6 +237,7 @@ class SessionService:
         session = Session(self, info, session_id)
         if session_id is not None:
             self._sessions[session_id] = session
+            self._unreturned.add(session)
         self._live.add(session)
         return session
 
@@ -110,20 +260,47 @@ class SessionService:
         if key is not None and self._sessions.get(key) is session:
             del self._sessions[key]
         self._live.discard(session)
+        self._unreturned.discard(session)
+        self._short_expiry.discard(session)
         self.heartbeats.cancel(session)
         self.expiry.cancel(session)
+        if self._drain_waiters:
+            self._drained_yet()
 
     def session_closed(self, session: Session) -> None:
         """The session's protocol is gone; its id stays to replay the close frame."""
         self._live.discard(session)
         self.log("debug", f"session closed over {session.transportName}")
+        if self._drain_waiters:
+            self._drained_yet()
 
     def expire_later(self, session: Session) -> None:
-        """Start the ``disconnect_delay`` count for a session without a receiver."""
+        """
+        Start the ``disconnect_delay`` count for a session without a receiver; the shorter
+        ``first_poll_deadline`` when the receiver that just ended was the session's first.
+        """
         if session._key is None:
             self.forget(session)
+        elif session in self._unreturned:
+            self._unreturned.discard(session)
+            self._short_expiry.add(session)
+            self.expiry.schedule(session, self._first_poll_deadline)
         else:
+            self._short_expiry.discard(session)
             self.expiry.schedule(session, self.options.disconnect_delay)
+
+    def _expire(self, session: Session) -> None:
+        """The expiry wheel's callback: count a session closed by ``first_poll_deadline``."""
+        if session in self._short_expiry:
+            self._short_expiry.discard(session)
+            if session.state != CLOSED_STATE:
+                self.refusals[FIRST_POLL_DEADLINE] += 1
+                self.log(
+                    "debug",
+                    "closing a session whose client did not come back after its first response",
+                    sockjs_refusal=FIRST_POLL_DEADLINE,
+                )
+        session.expire()
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -160,7 +337,7 @@ class SessionService:
         self._flush_call = None
         self.flush()
 
-    # -- logging and shutdown -----------------------------------------------------------------
+    # -- logging, drain and shutdown ------------------------------------------------------------
 
     def log(self, severity: str, message: str, **fields: Any) -> None:
         """
@@ -175,12 +352,99 @@ class SessionService:
         if hook is not None:
             hook(severity, message)
 
+    def startService(self) -> None:
+        """``IService``: new sessions are welcome (again, after a drain)."""
+        super().startService()  # type: ignore[no-untyped-call]
+        self.draining = False
+
+    def stopService(self) -> Deferred[None]:
+        """``IService``: :meth:`drain` within ``drain_timeout``."""
+        super().stopService()  # type: ignore[no-untyped-call]
+        return self.drain()
+
+    def drain(self, timeout: float | None = None) -> Deferred[None]:
+        """
+        Stop gracefully: refuse new sessions (503), send every session what is queued for
+        it and then the close frame ``c[1001,"Server shutting down"]``, and fire once every
+        session is closed and what was written for them has left the process, or at the
+        deadline, whichever comes first; the service is then stopped as :meth:`stop` does
+        (sessions still open at the deadline are closed at once).
+
+        A session whose client is between two polls is closed by its next poll (its queued
+        messages first, then the close frame on the poll after), or when it expires.
+
+        :param timeout: seconds until the deadline; ``drain_timeout`` when ``None``.
+        :return: a Deferred that fires with ``None``; calling again while a drain is under
+            way returns another Deferred for the same drain.
+        """
+        waiter: Deferred[None] = Deferred()
+        if self._drain_waiters:
+            self._drain_waiters.append(waiter)
+            return waiter
+        self.draining = True
+        self._drain_waiters.append(waiter)
+        if timeout is None:
+            timeout = self.options.drain_timeout
+        self._drain_deadline = self.clock.callLater(timeout, self._drain_timed_out)
+        live = list(self._live)
+        if not live:
+            self._finish_drain()
+            return waiter
+        self.log("info", f"draining {len(live)} sessions")
+        self._closing_all = True
+        try:
+            for session in live:
+                session.closeWithCode(*SHUTTING_DOWN)
+        finally:
+            self._closing_all = False
+        self._drained_yet()
+        return waiter
+
+    def _drained_yet(self) -> None:
+        """During a drain: once no session is left open, wait for the output to leave."""
+        if self._closing_all or self._live or self._drain_poll is not None:
+            return
+        self._output_left()
+
+    def _output_left(self) -> None:
+        """
+        Finish the drain once the reactor has no pending output: the last frames written
+        to the sessions' connections must not be dropped by a reactor shutdown that
+        follows. A clock that is not a reactor (``task.Clock``) has no output to wait for.
+        """
+        self._drain_poll = None
+        if IReactorFDSet.providedBy(self.clock) and self.clock.getWriters():
+            self._drain_poll = self.clock.callLater(_FLUSH_POLL, self._output_left)
+            return
+        self._finish_drain()
+
+    def _drain_timed_out(self) -> None:
+        self._drain_deadline = None
+        open_sessions = len(self._live)
+        if open_sessions:
+            self.log("info", f"drain deadline: closing {open_sessions} sessions at once")
+        self._finish_drain()
+
+    def _finish_drain(self) -> None:
+        self.stop()
+
     def stop(self) -> None:
-        """Close every session, cancel every timer, and stop the factory."""
+        """
+        Close every session at once (queued messages are dropped), cancel every timer, and
+        stop the factory; a drain under way is over.
+        """
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for call in (self._drain_deadline, self._drain_poll):
+            if call is not None and call.active():
+                call.cancel()
+        self._drain_deadline = self._drain_poll = None
         for session in list(self._live) + list(self._sessions.values()):
             session.shutdown()
         self._sessions.clear()
         self._live.clear()
+        self._unreturned.clear()
+        self._short_expiry.clear()
+        self._pending_sends.clear()
         self.heartbeats.stop()
         self.expiry.stop()
         if self._flush_call is not None:
@@ -190,3 +454,5 @@ class SessionService:
         if self._started:
             self._started = False
             self.factory.doStop()
+        for waiter in waiters:
+            waiter.callback(None)

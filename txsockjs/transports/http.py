@@ -284,10 +284,10 @@ class ReceiveResource(SockJSLeaf):
             callback = found
         service = self.service
         session = service.get(session_id(request))
-        if session is None and service.full():
-            if opening:
-                service.log("info", "refusing a new session: max_sessions reached")
-            return error(request, 503, "Too many sessions.")
+        if session is None:
+            refused = service.refuse_new(request, opening)
+            if refused is not None:
+                return refused
         request.setHeader(b"Content-Type", framing.content_type)
         no_cache(request)
         set_jsessionid(request, options)
@@ -413,10 +413,9 @@ class SendResource(SockJSLeaf):
         except PayloadError as reason:
             return error(request, 500, str(reason))
         service = self.service
-        if session.inboxFull():
-            # The client sends without reading the answers: its earlier sends still wait.
-            service.log("debug", "refusing a send: the session's earlier messages still wait")
-            return error(request, 503, "Too many messages waiting.")
+        refused = service.refuse_send(session)
+        if refused is not None:
+            return error(request, 503, refused)
         service.begin_batch()
         try:
             waiting = session.receive(messages)
@@ -424,6 +423,7 @@ class SendResource(SockJSLeaf):
             service.end_batch()
         if waiting is None:
             return self._ok(request)
+        service.send_waits(session, waiting)
         waiting.addCallback(lambda _: self._finish(request))
         return NOT_DONE_YET
 

@@ -310,9 +310,9 @@ class WebSocketResource(SockJSLeaf):
         if foreign:
             return foreign
         service = self.service
-        if service.full():
-            service.log("info", "refusing a new session: max_sessions reached")
-            return error(request, 503, "Too many sessions.")
+        refused = service.refuse_new(request)
+        if refused is not None:
+            return refused
         prefix = mount_prefix(request, 1 if self.raw else 3)
         name = "raw-websocket" if self.raw else "websocket"
         # The authenticate hook (if any) decides before autobahn takes the connection over.
