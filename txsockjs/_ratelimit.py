@@ -33,7 +33,11 @@ def address_key(address: IAddress) -> str | None:
     of a proxy on the same host, not listed in ``trusted_proxies``, arrives from loopback,
     and limiting them together would let one of them refuse all the others.
     """
-    if not isinstance(address, (IPv4Address, IPv6Address)):
+    if isinstance(address, IPv4Address):
+        # A dotted quad, as the socket or a validated X-Forwarded-For hop gives it.
+        host = address.host
+        return None if host.startswith("127.") else host
+    if not isinstance(address, IPv6Address):
         return None
     host = address.host.split("%", 1)[0]
     try:
