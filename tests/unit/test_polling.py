@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from twisted.internet.error import ConnectionDone, ConnectionLost
 
@@ -83,7 +85,11 @@ def test_heartbeat_answers_a_waiting_poll(make_service) -> None:  # type: ignore
     assert poll.response.body == b"h\n"
 
 
-def test_timeout_without_receiver_loses_connection_once(service: Service) -> None:
+def test_timeout_without_receiver_loses_connection_once(
+    make_service: Callable[..., Service],
+) -> None:
+    # disconnect_delay (5 s) alone: the first-poll deadline (test_caps) no shorter than it
+    service = make_service(first_poll_deadline=5)
     service.http.post("/s/0/s/xhr")
     service.clock.advance(4.9)
     assert service.protocol.lost == []
