@@ -296,6 +296,16 @@ class Cluster:
             if row["pxname"] == "sockjs" and row["svname"] in self.names
         }
 
+    def setState(self, name: str, action: str) -> None:
+        """An admin action of the stats page on one server: drain, maint or ready."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.statsPort}/",
+            data=f"s={name}&action={action}&b=sockjs".encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert "st=DONE" in response.url, response.url
+
     def waitForStatus(self, wanted: dict[str, str], timeout: float = START_TIMEOUT) -> float:
         """Seconds until HAProxy reports these statuses."""
 
