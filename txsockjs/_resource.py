@@ -22,7 +22,17 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
 from ._checks import check_factory, check_options
-from ._http import HTML, JSON, TEXT_PLAIN, SockJSLeaf, cache_forever, cors, no_cache, not_found
+from ._http import (
+    HTML,
+    JSON,
+    TEXT_PLAIN,
+    SockJSLeaf,
+    cache_forever,
+    cors,
+    error,
+    no_cache,
+    not_found,
+)
 from ._options import SockJSOptions
 from ._service import SessionService
 from .transports.http import (
@@ -95,10 +105,16 @@ def client_transports(options: SockJSOptions) -> list[str]:
 
 
 class _Info(SockJSLeaf):
+    """
+    ``/info``; answers 503 while the service drains, so that a load balancer's health
+    check on it sends new sessions elsewhere.
+    """
+
     preflight_methods = b"OPTIONS, GET"
 
-    def __init__(self, options: SockJSOptions):
+    def __init__(self, options: SockJSOptions, service: SessionService):
         super().__init__(options)
+        self._service = service
         static: dict[str, Any] = {
             "websocket": options.enabled("websocket"),
             "cookie_needed": options.jsessionid is not False,
@@ -113,6 +129,9 @@ class _Info(SockJSLeaf):
         self._static = static
 
     def handle(self, request: IRequest) -> bytes:
+        if self._service.draining:
+            no_cache(request)
+            return error(request, 503, "Server shutting down.")
         request.setHeader(b"Content-Type", JSON)
         no_cache(request)
         cors(request, self.options)
@@ -181,7 +200,7 @@ class SockJSResource(Resource):
         self.service = SessionService(factory, options, reactor)
         service = self.service
         self._greeting = _Greeting(options)
-        self._fixed: dict[bytes, Resource] = {b"info": _Info(options)}
+        self._fixed: dict[bytes, Resource] = {b"info": _Info(options, self.service)}
         self._iframe = _Iframe(options)
         self._not_found = _NotFound(options)
         if options.enabled("raw-websocket"):

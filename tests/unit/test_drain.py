@@ -224,3 +224,12 @@ def test_a_multi_factory_drains_every_service() -> None:
     assert not fired(d)
     assert http.post("/b/000/y/xhr").response.body == SHUTDOWN_FRAME + b"\n"
     assert fired(d)
+
+
+def test_info_answers_503_while_draining(service: Service) -> None:
+    """A load balancer's health check on /info takes a draining process out by itself."""
+    assert service.http.get("/s/info").response.status == 200
+    service.http.post("/s/0/a/xhr")
+    service.resource.drain()
+    answer = service.http.get("/s/info").response
+    assert (answer.status, answer.body) == (503, b"Server shutting down.\n")
