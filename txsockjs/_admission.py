@@ -151,9 +151,13 @@ def refuse_late(request: Request, service: SessionService) -> bytes:
     After the hook admitted a new session late: the 503 answer if the service may no longer
     open one (it started draining, or ``max_sessions`` were reached meanwhile), else ``b""``.
     """
-    if getattr(service, "draining", False):
+    from ._service import DRAINING, MAX_SESSIONS
+
+    if service.draining:
+        service.refusals[DRAINING] += 1
         return error(request, 503, "Server shutting down.")
     if service.full():
+        service.refusals[MAX_SESSIONS] += 1
         service.log("debug", "refusing a new session: max_sessions reached meanwhile")
         return error(request, 503, "Too many sessions.")
     return b""
