@@ -7,10 +7,10 @@ listening factory.
 """
 
 from ._factory import SockJSFactory, SockJSMultiFactory, SockJSSite
-from ._http import BodyLimitedRequest, body_limited_request
 from ._message import MessageProtocol, broadcast
 from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
 from ._resource import SockJSResource
+from ._web.request import BodyLimitedRequest, body_limited_request
 from .interfaces import IBinaryMessageReceiver, ISockJSTransport
 
 __version__ = "2.0.0.dev0"

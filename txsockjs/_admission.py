@@ -19,8 +19,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 
-from ._http import error
 from ._info import client_address, connect_request, host_key
+from ._web.responses import error
 from .auth import Refused
 
 if TYPE_CHECKING:

@@ -10,34 +10,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
-from twisted.web.resource import IResource, Resource
+from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from ._checks import check_prefix
-from ._http import body_limited_request, not_found
 from ._options import SockJSOptions
 from ._resource import SockJSResource
-
-
-class _Root(Resource):
-    """An intermediate node of the prefix tree; plain 404 for anything unknown."""
-
-    def getChild(self, path: bytes, request: Any) -> Resource:
-        return _NotFoundPage()  # type: ignore[no-untyped-call]
-
-    def render(self, request: Any) -> bytes:
-        return not_found(request)
-
-
-class _NotFoundPage(Resource):
-    isLeaf = True
-
-    def render(self, request: Any) -> bytes:
-        return not_found(request)
-
-
-def _segments(prefix: str) -> list[bytes]:
-    return [part.encode("utf-8") for part in prefix.strip("/").split("/") if part]
+from ._web.prefix import PrefixTree
+from ._web.request import body_limited_request
 
 
 class SockJSSite(Site):
@@ -66,59 +46,20 @@ class SockJSSite(Site):
             super().log(request)
 
 
-class SockJSMultiFactory(SockJSSite):
+class _ServicesSite(SockJSSite):
     """
-    One listening factory serving several SockJS services, each under its own prefix.
-
-    Request bodies larger than every service's ``max_message_bytes`` are refused while they
-    arrive (413).
-
-    :param reactor: the time source of every service's timers (``task.Clock`` in tests).
-    :param access_log: log every HTTP request, as ``twisted.web`` sites do; off by default
-        because polling transports make a request per message.
+    A site serving SockJS services mounted in one :class:`~txsockjs._web.prefix.PrefixTree`:
+    what both listening factories share (mounting, the body limit, drain, stop).
     """
 
-    def __init__(self, *, reactor: IReactorTime | None = None, access_log: bool = False):
-        self._root = _Root()  # type: ignore[no-untyped-call]
+    def __init__(self, *, access_log: bool) -> None:
+        self._tree = PrefixTree()
         self._services: list[SockJSResource] = []
-        self._clock = reactor
-        super().__init__(self._root, max_body_bytes=2, access_log=access_log)
-
-    def addFactory(
-        self,
-        factory: IProtocolFactory,
-        prefix: str,
-        options: Mapping[str, Any] | None = None,
-        /,
-        **kwargs: Any,
-    ) -> SockJSResource:
-        """
-        Serve ``factory`` over SockJS under ``prefix`` (``"echo"`` or ``"/chat/room"``).
-
-        :return: the service's resource.
-        """
-        check_prefix(prefix)
-        resource = SockJSResource(factory, options, reactor=self._clock, **kwargs)
-        self._mount(prefix, resource)
-        return resource
+        super().__init__(self._tree, max_body_bytes=2, access_log=access_log)
 
     def _mount(self, prefix: str, resource: SockJSResource) -> None:
-        segments = _segments(prefix)
-        if self.resource is not self._root:
-            raise ValueError("a service mounted at '/' cannot share the factory")
-        if not segments:
-            if self._root.children:
-                raise ValueError("a service at '/' cannot share the factory with others")
-            self.resource = resource
-        else:
-            node: Resource = self._root
-            for segment in segments[:-1]:
-                child = node.children.get(segment)
-                if child is None:
-                    child = _Root()  # type: ignore[no-untyped-call]
-                    node.putChild(segment, child)
-                node = child
-            node.putChild(segments[-1], resource)
+        self._tree.mount(prefix, resource)
+        self.resource = self._tree.root
         self._services.append(resource)
         limit = max(service.options.max_message_bytes for service in self._services)
         self.requestFactory = body_limited_request(limit)
@@ -138,7 +79,42 @@ class SockJSMultiFactory(SockJSSite):
         super().stopFactory()
 
 
-class SockJSFactory(SockJSMultiFactory):
+class SockJSMultiFactory(_ServicesSite):
+    """
+    One listening factory serving several SockJS services, each under its own prefix.
+
+    Request bodies larger than every service's ``max_message_bytes`` are refused while they
+    arrive (413).
+
+    :param reactor: the time source of every service's timers (``task.Clock`` in tests).
+    :param access_log: log every HTTP request, as ``twisted.web`` sites do; off by default
+        because polling transports make a request per message.
+    """
+
+    def __init__(self, *, reactor: IReactorTime | None = None, access_log: bool = False):
+        self._clock = reactor
+        super().__init__(access_log=access_log)
+
+    def addFactory(
+        self,
+        factory: IProtocolFactory,
+        prefix: str,
+        options: Mapping[str, Any] | None = None,
+        /,
+        **kwargs: Any,
+    ) -> SockJSResource:
+        """
+        Serve ``factory`` over SockJS under ``prefix`` (``"echo"`` or ``"/chat/room"``).
+
+        :return: the service's resource.
+        """
+        check_prefix(prefix)
+        resource = SockJSResource(factory, options, reactor=self._clock, **kwargs)
+        self._mount(prefix if prefix.startswith("/") else "/" + prefix, resource)
+        return resource
+
+
+class SockJSFactory(_ServicesSite):
     """
     A listening factory serving ``factory`` over SockJS at ``options.prefix`` (default ``/``).
 
@@ -162,6 +138,6 @@ class SockJSFactory(SockJSMultiFactory):
         access_log: bool = False,
         **kwargs: Any,
     ):
-        super().__init__(reactor=reactor, access_log=access_log)
+        super().__init__(access_log=access_log)
         self.sockjs = SockJSResource(factory, options, reactor=reactor, **kwargs)
         self._mount(self.sockjs.options.prefix, self.sockjs)

@@ -22,19 +22,10 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
 from ._checks import check_factory, check_options
-from ._http import (
-    HTML,
-    JSON,
-    TEXT_PLAIN,
-    SockJSLeaf,
-    cache_forever,
-    cors,
-    error,
-    no_cache,
-    not_found,
-)
 from ._options import SockJSOptions
 from ._service import SessionService
+from ._web.leaf import SockJSLeaf
+from ._web.responses import HTML, JSON, TEXT_PLAIN, cache_forever, cors, error, no_cache, not_found
 from .transports.http import (
     EVENTSOURCE,
     HTMLFILE,

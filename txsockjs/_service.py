@@ -25,7 +25,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger, LogLevel
 from twisted.web.iweb import IRequest
 
-from ._http import error
+from ._web.responses import error
 from ._info import client_address, connection_info
 from ._options import SockJSOptions
 from ._ratelimit import RateLimiter, address_key

@@ -18,7 +18,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from txsockjs import SockJSOptions, SockJSResource
-from txsockjs._http import body_limited_request
+from txsockjs._web.request import body_limited_request
 
 from .conftest import Service
 from .fakehttp import Exchange, Response, parse

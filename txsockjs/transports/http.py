@@ -36,23 +36,22 @@ from .._framing import (
     script_string,
     valid_callback,
 )
-from .._http import (
-    HTML,
-    JAVASCRIPT,
-    TEXT_PLAIN,
-    BodyTooLarge,
-    SockJSLeaf,
-    cors,
-    error,
-    mount_prefix,
-    no_cache,
-    not_found,
-    read_body,
-    set_jsessionid,
-)
 from .._service import SessionService
 from .._session import Session
 from .._tcp import no_delay, write_now
+from .._web.leaf import SockJSLeaf
+from .._web.prefix import mount_prefix
+from .._web.request import BodyTooLarge, read_body
+from .._web.responses import (
+    HTML,
+    JAVASCRIPT,
+    TEXT_PLAIN,
+    cors,
+    error,
+    no_cache,
+    not_found,
+    set_jsessionid,
+)
 from ..interfaces import IReceiver
 
 

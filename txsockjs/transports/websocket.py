@@ -31,10 +31,12 @@ from .._admission import (
     when_decided,
 )
 from .._framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
-from .._http import SockJSLeaf, error, mount_prefix, not_found
 from .._service import SessionService
 from .._session import Session
 from .._tcp import no_delay
+from .._web.leaf import SockJSLeaf
+from .._web.prefix import mount_prefix
+from .._web.responses import error, not_found
 from .._websocket.autobahn_adapter import FastServerProtocol
 from ..interfaces import IRawReceiver, IReceiver
 from .http import ids_within
