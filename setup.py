@@ -43,9 +43,11 @@ setup(
             "mypy-zope>=1.0",
             "towncrier>=24.7",
             "txredisapi>=1.6",
+            "prometheus-client>=0.20",
         ],
         "docs": ["sphinx>=7", "repoze.sphinx.autointerface>=1.0"],
         "redis": ["txredisapi>=1.6"],
+        "metrics": ["prometheus-client>=0.20"],
     },
     classifiers=[
         "Framework :: Twisted",

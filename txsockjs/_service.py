@@ -23,14 +23,17 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from ._web.responses import error
+from . import _events
 from ._info import client_address, connection_info
-from ._options import SockJSOptions
+from ._options import TRANSPORT_NAMES, SockJSOptions
 from ._ratelimit import RateLimiter, address_key
 from ._session import CLOSED_STATE, Session
+from ._stats import NORMAL, TransportStats, transport_stats
 from ._timers import TimerWheel
+from ._web.responses import error
 
 _log = Logger()
 _LEVELS = {"error": LogLevel.error, "info": LogLevel.info, "debug": LogLevel.debug}
@@ -102,6 +105,10 @@ class SessionService(Service):
         self.factory = factory
         self.options = options
         self.clock = clock if clock is not None else _default_clock()
+        #: Counters of each transport (see :mod:`txsockjs._stats`): read, never reset.
+        self.stats: dict[str, TransportStats] = transport_stats(
+            name for name in sorted(TRANSPORT_NAMES) if options.enabled(name)
+        )
         self._sessions: dict[bytes, Session] = {}
         self._live: set[Session] = set()
         self._dirty: list[Session] = []
@@ -249,9 +256,16 @@ class SessionService(Service):
         try:
             protocol = self.factory.buildProtocol(session.getPeer())
         except Exception:
-            _log.failure("The protocol factory raised building a protocol for a session")
+            self.event(_events.FACTORY_ERROR, session, Failure())
             protocol = None
-        self.log("debug", f"session opened over {session.transportName}")
+        else:
+            if protocol is None:
+                self.event(_events.SESSION_REFUSED, session)
+        if protocol is not None:
+            stats = session._stats
+            stats.opened += 1
+            stats.open += 1
+            self.event(_events.SESSION_OPENED, session)
         session.start(protocol)
 
     def forget(self, session: Session) -> None:
@@ -267,10 +281,19 @@ class SessionService(Service):
         if self._drain_waiters:
             self._drained_yet()
 
-    def session_closed(self, session: Session) -> None:
-        """The session's protocol is gone; its id stays to replay the close frame."""
+    def session_closed(
+        self, session: Session, reason: str = NORMAL, connected: bool = True
+    ) -> None:
+        """
+        The session's protocol is gone; its id stays to replay the close frame.
+
+        :param reason: why (see :data:`txsockjs._stats.CLOSE_REASONS`).
+        :param connected: a protocol was connected (else nothing is counted or logged).
+        """
         self._live.discard(session)
-        self.log("debug", f"session closed over {session.transportName}")
+        if connected:
+            session._stats.session_closed(reason)
+            self.event(_events.SESSION_CLOSED, session, sockjs_reason=reason)
         if self._drain_waiters:
             self._drained_yet()
 
@@ -339,18 +362,66 @@ class SessionService(Service):
 
     # -- logging, drain and shutdown ------------------------------------------------------------
 
-    def log(self, severity: str, message: str, **fields: Any) -> None:
+    def stats_for(self, transport_name: str) -> TransportStats:
+        """The counters of one transport."""
+        stats = self.stats.get(transport_name)
+        if stats is None:
+            stats = self.stats[transport_name] = TransportStats()
+        return stats
+
+    def log(
+        self,
+        severity: str,
+        message: str,
+        session: Session | None = None,
+        request: IRequest | None = None,
+        **fields: Any,
+    ) -> None:
         """
-        Log through the ``log`` option's hook, and ``info`` and ``error`` lines through
-        :mod:`twisted.logger` too. ``debug`` lines (a session opened or closed: one per
-        session) go only to the hook, so that a busy server's log stays readable and cheap.
+        Log ``message`` once, as one :mod:`twisted.logger` event at ``severity``
+        (``"debug"``, ``"info"`` or ``"error"``), which the ``log`` option's hook gets too.
+
+        :param session: the session it is about: the event gets its context fields.
+        :param request: the request it is about (when no session): the client's address.
+        :param fields: more fields, named ``sockjs_...``; one named ``sockjs_refusal`` makes
+            it a ``refused`` event.
         """
-        if severity != "debug":
-            level = _LEVELS.get(severity, LogLevel.info)
-            _log.emit(level, "{sockjs_message}", sockjs_message=message, **fields)
-        hook = self.options.log
-        if hook is not None:
-            hook(severity, message)
+        context = self._context(session, request)
+        _events.emit_message(severity, message, self.options.log, **context, **fields)
+
+    def event(
+        self,
+        kind: _events.Event,
+        session: Session | None = None,
+        failure: Failure | None = None,
+        request: IRequest | None = None,
+        **fields: Any,
+    ) -> None:
+        """
+        Log one occurrence of ``kind`` (see :mod:`txsockjs._events`), about ``session`` or
+        ``request`` if given, once through :mod:`twisted.logger` and the ``log`` hook.
+        """
+        context = self._context(session, request)
+        _events.emit(kind, self.options.log, failure, **context, **fields)
+
+    def _context(self, session: Session | None, request: IRequest | None) -> dict[str, str]:
+        if session is not None:
+            return _events.session_context(session)
+        if request is not None:
+            return {"sockjs_peer": _events.peer_text(client_address(request, self.options))}
+        return {}
+
+    def protocol_error(self, session: Session, method: str) -> None:
+        """
+        The protocol of ``session`` raised in ``method``: log it once, with its traceback.
+        Call it inside the ``except`` block.
+        """
+        self.event(_events.PROTOCOL_ERROR, session, Failure(), sockjs_method=method)
+
+    def liveness_timeout(self, session: Session) -> None:
+        """A websocket session's client answered no ping: count it and log it."""
+        session._stats.liveness_timeouts += 1
+        self.event(_events.LIVENESS_TIMEOUT, session)
 
     def startService(self) -> None:
         """``IService``: new sessions are welcome (again, after a drain)."""

@@ -39,6 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from . import _events, _stats
 from ._framing import (
     HEARTBEAT,
     OPEN,
@@ -113,6 +114,7 @@ class Session:
         "_receiver_paused",
         "_service",
         "_state",
+        "_stats",
         "_streaming",
         "disconnecting",
         "principal",
@@ -126,6 +128,8 @@ class Session:
         self._service = service
         self._info = info
         self._key = key
+        #: The counters of this session's transport.
+        self._stats = service.stats_for(info.transport_name)
         self._raw = info.transport_name == "raw-websocket"
         #: A message's wire form: a JSON string literal, or UTF-8 for the raw websocket.
         self._encode: Callable[[str], bytes] = encode_raw_text if self._raw else encode_message
@@ -162,8 +166,7 @@ class Session:
         try:
             protocol.makeConnection(self)
         except Exception:
-            _log.failure("The protocol raised in connectionMade")
-            self._service.log("error", "The protocol raised in connectionMade")
+            self._service.protocol_error(self, "connectionMade")
             self.closeWithCode(*SERVER_ERROR)
 
     def attach(self, receiver: IReceiver) -> None:
@@ -208,9 +211,15 @@ class Session:
             self._close_frame = INTERRUPTED
             self._state = CLOSED_STATE
             if clean:
-                self._lose(Failure(ConnectionDone("The client closed the connection.")))
+                self._lose(
+                    Failure(ConnectionDone("The client closed the connection.")),
+                    _stats.CLIENT_CLOSED,
+                )
             else:
-                self._lose(Failure(ConnectionLost("The client dropped the connection.")))
+                self._lose(
+                    Failure(ConnectionLost("The client dropped the connection.")),
+                    _stats.INTERRUPTED,
+                )
         self._service.expire_later(self)
 
     def receiverPaused(self, receiver: IReceiver, paused: bool) -> None:
@@ -229,6 +238,7 @@ class Session:
         """Called by the service's timer wheel while a receiver is attached."""
         if self._receiver is not None:
             if not self._receiver_paused:  # a full connection is not an idle one
+                self._stats.heartbeats += 1
                 self._send(HEARTBEAT)
             if self._receiver is not None:
                 self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
@@ -241,7 +251,7 @@ class Session:
         if self._state != CLOSED_STATE:
             self._state = CLOSED_STATE
             self._drop_queue()
-            self._lose(Failure(ConnectionLost("The session timed out.")))
+            self._lose(Failure(ConnectionLost("The session timed out.")), _stats.TIMEOUT)
 
     def shutdown(self) -> None:
         """The service stops: close the session and end its receiver."""
@@ -256,7 +266,7 @@ class Session:
         self._service.forget(self)
         if self._state != CLOSED_STATE:
             self._state = CLOSED_STATE
-            self._lose(Failure(ConnectionLost("The server shut down.")))
+            self._lose(Failure(ConnectionLost("The server shut down.")), _stats.SHUTDOWN)
 
     # -- messages from the client -------------------------------------------------------------
 
@@ -301,14 +311,18 @@ class Session:
         protocol = self._protocol
         if self._state != OPEN_STATE or protocol is None:
             return
+        stats = self._stats
+        stats.messages_in += 1
         try:
             if type(message) is BinaryMessage:
+                stats.bytes_in += len(message)
                 protocol.binaryMessageReceived(bytes(message))  # type: ignore[attr-defined]
             else:
-                protocol.dataReceived(cast(str, message).encode("utf-8", "surrogatepass"))
+                data = cast(str, message).encode("utf-8", "surrogatepass")
+                stats.bytes_in += len(data)
+                protocol.dataReceived(data)
         except Exception:
-            _log.failure("The protocol raised while receiving a SockJS message")
-            self._service.log("error", "The protocol raised while receiving a message")
+            self._service.protocol_error(self, "dataReceived")
             self.closeWithCode(*SERVER_ERROR)
 
     def _reading_stopped(self) -> bool:
@@ -349,11 +363,7 @@ class Session:
         try:
             text, used = _utf8_decode(data, "surrogatepass", False)
         except UnicodeDecodeError as error:
-            _log.error(
-                "Closing a SockJS session: the protocol wrote bytes that are not UTF-8 ({error})",
-                error=error,
-            )
-            self._service.log("error", f"protocol wrote invalid UTF-8: {error}")
+            self._service.event(_events.INVALID_UTF8, self, sockjs_error=str(error))
             self._pending_utf8 = b""
             self.closeWithCode(*INVALID_UTF8)
             return
@@ -408,10 +418,8 @@ class Session:
 
     def _overflow(self) -> None:
         """The client reads less than it is sent: drop the queue and close (on next flush)."""
-        self._service.log(
-            "info",
-            "closing a session whose client does not read: "
-            f"more than {self._service.options.max_queued_bytes} bytes queued",
+        self._service.event(
+            _events.SEND_BUFFER_FULL, self, sockjs_limit=self._service.options.max_queued_bytes
         )
         self._drop_queue()
         self.disconnecting = True
@@ -462,7 +470,7 @@ class Session:
         self._flush()
         if self._state != CLOSED_STATE:
             self._state = CLOSED_STATE
-            self._lose(self._lost_reason)
+            self._lose(self._lost_reason, _stats.ABORTED)
             self._service.expire_later(self)
 
     def _begin_close(self, frame: bytes) -> None:
@@ -622,7 +630,10 @@ class Session:
     def _take_batch(self) -> list[bytes]:
         queue = self._queue
         limit = self._service.options.high_watermark
+        stats = self._stats
         if self._queued_bytes <= limit:
+            stats.messages_out += len(queue)
+            stats.bytes_out += self._queued_bytes
             self._drop_queue()
             return queue
         size = 0
@@ -635,6 +646,8 @@ class Session:
         batch = queue[:count]
         del queue[:count]
         self._queued_bytes -= size
+        stats.messages_out += count
+        stats.bytes_out += size
         return batch
 
     def _send_messages(self, messages: list[bytes]) -> bool:
@@ -667,11 +680,17 @@ class Session:
         was_closed = self._state == CLOSED_STATE
         self._state = CLOSED_STATE
         if not was_closed:
-            self._lose(self._lost_reason or Failure(ConnectionDone()))
+            self._lose(
+                self._lost_reason or Failure(ConnectionDone()),
+                _stats.close_reason(self._close_frame, self._lost_reason),
+            )
         self._service.expire_later(self)
 
-    def _lose(self, reason: Failure) -> None:
-        """Tell the protocol, exactly once, and release what the session holds."""
+    def _lose(self, reason: Failure, why: str = _stats.OTHER) -> None:
+        """
+        Tell the protocol, exactly once, and release what the session holds; the session
+        is counted closed for ``why`` (see :data:`txsockjs._stats.CLOSE_REASONS`).
+        """
         self.disconnecting = True
         self._pending_utf8 = b""
         self._inbox.clear()
@@ -681,12 +700,12 @@ class Session:
             waiter.callback(None)
         self._stop_producer()
         protocol, self._protocol = self._protocol, None
-        self._service.session_closed(self)
+        self._service.session_closed(self, why, protocol is not None)
         if protocol is not None:
             try:
                 protocol.connectionLost(reason)
             except Exception:
-                _log.failure("The protocol raised in connectionLost")
+                self._service.protocol_error(self, "connectionLost")
 
     def __repr__(self) -> str:
         return f"<SockJS session {self._info.transport_name} {self._state}>"
