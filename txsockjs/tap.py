@@ -23,6 +23,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.static import File
 
 from txsockjs._options import OptionSpec, SockJSOptions, option_specs
+from txsockjs._web.prefix import PrefixTree, mount, normalize_prefix
 
 if TYPE_CHECKING:
     from txsockjs.channels import Channels
@@ -119,14 +120,10 @@ def _isProtocolClass(candidate: type) -> bool:
 
 
 def _normalizePrefix(prefix: str) -> str:
-    if not prefix.startswith("/"):
-        raise usage.UsageError(f"--prefix must start with '/', not {prefix!r}")
-    stripped = prefix.rstrip("/")
-    segments = stripped.split("/")[1:]
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise usage.UsageError(f"--prefix {prefix!r} has an empty, '.' or '..' segment")
-    return stripped or "/"
+    try:
+        return normalize_prefix(prefix)
+    except ValueError as error:
+        raise usage.UsageError(f"--{_oneLine(error)}") from None
 
 
 class Options(usage.Options):
@@ -263,7 +260,7 @@ class Options(usage.Options):
 
     def _checkMetrics(self, path: str) -> None:
         taken = (self["prefix"], DEMO_CHAT_PREFIX, "/")
-        if not path.startswith("/") or path.rstrip("/") in taken or self["prefix"] == "/":
+        if not path.startswith("/") or (path.rstrip("/") or "/") in taken or self["prefix"] == "/":
             raise usage.UsageError(
                 f"--metrics {path}: a path starting with '/', beside the SockJS services "
                 "(which then need a --prefix other than /)"
@@ -325,19 +322,6 @@ for _spec in option_specs():
         setattr(Options, "opt_" + _spec.flag[2:].replace("-", "_"), _repeatableHandler(_spec))
 
 
-def _mount(root: Resource, prefix: str, child: IResource) -> None:
-    """Put ``child`` at ``prefix`` (not ``/``) under ``root``, making the levels between."""
-    segments = [segment.encode("utf-8") for segment in prefix.strip("/").split("/")]
-    node = root
-    for segment in segments[:-1]:
-        existing = node.children.get(segment)
-        if not isinstance(existing, Resource):
-            existing = Resource()
-            node.putChild(segment, existing)
-        node = existing
-    node.putChild(segments[-1], child)
-
-
 def demoChannels(config: Options) -> Channels | None:
     """
     The channels of the demo chat: through Redis with ``--redis``, in this process
@@ -386,13 +370,13 @@ def buildRoot(
     elif prefix == "/":
         return service
     else:
-        root = Resource()
-    _mount(root, prefix, service)
+        root = PrefixTree()
+    mount(root, prefix, service)
     if demo:
         if channels is None:
             channels = demoChannels(config)
         chat = ChatFactory(channels)
-        _mount(root, DEMO_CHAT_PREFIX, resourceFactory(chat, **options))
+        mount(root, DEMO_CHAT_PREFIX, resourceFactory(chat, **options))
         if config["static"] is None:
             from txsockjs._demo import demoPage
 
@@ -453,7 +437,7 @@ def makeService(config: Options) -> IService:
 
         # buildRoot made the service at --prefix first, then the demo chat's.
         named = dict(zip([config["prefix"], DEMO_CHAT_PREFIX], made, strict=False))
-        _mount(cast(Resource, root), config["metrics"], MetricsResource(named))
+        mount(cast(Resource, root), config["metrics"], MetricsResource(named))
     site = SockJSSite(
         root,
         max_body_bytes=config.sockjsOptions["max_message_bytes"],
