@@ -154,7 +154,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
                 self.sendText(text)
             return
         if self._pong_due and not self._was_full:
-            self._service.log("info", "closing a websocket whose client answers no ping")
+            self._service.liveness_timeout(self.session)
             self.dropConnection(abort=True)
             return
         self._was_full = False
