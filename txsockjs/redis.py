@@ -34,6 +34,7 @@ server on different database numbers apart.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import urllib.parse
 import uuid
@@ -45,7 +46,11 @@ from typing import Any
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+)
 from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -368,7 +373,15 @@ class RedisBridge:
         if self._endpoint is not None:
             return self._endpoint
         reactor: Any = self.reactor
-        return HostnameEndpoint(reactor, self.url.host, self.url.port, timeout=5)
+        host, port = self.url.host, self.url.port
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return HostnameEndpoint(reactor, host, port, timeout=5)
+        # An address needs no resolver (older Twisted sends even literals through one).
+        if address.version == 6:
+            return TCP6ClientEndpoint(reactor, host, port, timeout=5)
+        return TCP4ClientEndpoint(reactor, host, port, timeout=5)
 
     def _linkReady(self, protocol: Any, kind: str) -> None:
         if self._closed:
