@@ -101,12 +101,18 @@ def decode_websocket_message(text: str) -> list[str]:
 
     :raises PayloadError: ``Broken JSON encoding.`` for anything else.
     """
-    if text[:1] == "[":
-        return decode_text_payload(text)
-    message = _loads(text)
-    if type(message) is not str:
+    try:
+        decoded = json.loads(text)
+    except (ValueError, RecursionError):
+        raise PayloadError("Broken JSON encoding.") from None
+    if type(decoded) is str:
+        return [decoded]
+    if type(decoded) is not list:
         raise PayloadError("Broken JSON encoding.")
-    return [message]
+    for message in decoded:
+        if type(message) is not str:
+            raise PayloadError("Broken JSON encoding.")
+    return decoded
 
 
 def _loads(text: str) -> object:

@@ -281,11 +281,12 @@ class Session:
         """
         if self._state != OPEN_STATE or self._protocol is None:
             return None
-        if self._reading_stopped():
+        # _reading_stopped(), inlined: this runs for every message.
+        if self._app_paused or self._over_watermark:
             return self._hold(messages)
         for index, message in enumerate(messages):
             self._deliver(message)
-            if self._reading_stopped() and index + 1 < len(messages):
+            if (self._app_paused or self._over_watermark) and index + 1 < len(messages):
                 return self._hold(messages[index + 1 :])
         return None
 
@@ -318,7 +319,7 @@ class Session:
                 stats.bytes_in += len(message)
                 protocol.binaryMessageReceived(bytes(message))  # type: ignore[attr-defined]
             else:
-                data = cast(str, message).encode("utf-8", "surrogatepass")
+                data = message.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
                 stats.bytes_in += len(data)
                 protocol.dataReceived(data)
         except Exception:
@@ -625,7 +626,12 @@ class Session:
             and self._close_frame is not None
         ):
             self._finish_close()
-        self._update_flow()
+        if (
+            self._over_watermark
+            or self._producer is not None
+            or self._queued_bytes > self._service.options.high_watermark
+        ):
+            self._update_flow()  # otherwise it would change nothing
 
     def _take_batch(self) -> list[bytes]:
         queue = self._queue
@@ -634,7 +640,8 @@ class Session:
         if self._queued_bytes <= limit:
             stats.messages_out += len(queue)
             stats.bytes_out += self._queued_bytes
-            self._drop_queue()
+            self._queue = []
+            self._queued_bytes = 0
             return queue
         size = 0
         count = 0

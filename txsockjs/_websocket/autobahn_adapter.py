@@ -36,6 +36,8 @@ PRIVATE_NAMES = (
 )
 
 _STATE_OPEN = WebSocketServerProtocol.STATE_OPEN
+#: The open state, for subclasses that test it per message without the property.
+STATE_OPEN = _STATE_OPEN
 _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
 
 #: Close codes an endpoint may send (RFC 6455 7.4, IANA registry), besides 3000-4999.
@@ -111,7 +113,12 @@ class FastServerProtocol(WebSocketServerProtocol):
         """Send one text message, framed here when nothing else is being sent."""
         if self.state != _STATE_OPEN:
             return  # closing: nothing more goes out
-        if self._frames_directly():
+        # _frames_directly(), inlined: this runs for every frame sent.
+        if (
+            self.fastFrames
+            and self.send_state == _SEND_GROUND
+            and self._perMessageCompress is None
+        ):
             write_now(self.transport, text_frame(payload))
         else:
             self.sendMessage(payload, False)  # type: ignore[no-untyped-call]

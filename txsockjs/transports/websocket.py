@@ -37,7 +37,7 @@ from .._tcp import no_delay
 from .._web.leaf import SockJSLeaf
 from .._web.prefix import mount_prefix
 from .._web.responses import error, not_found
-from .._websocket.autobahn_adapter import FastServerProtocol
+from .._websocket.autobahn_adapter import STATE_OPEN, FastServerProtocol
 from ..interfaces import IRawReceiver, IReceiver
 from .http import ids_within
 
@@ -192,7 +192,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
 
     def textMessagesReceived(self, messages: list[str]) -> None:
         for text in messages:
-            if not self.isOpen:
+            if self.state != STATE_OPEN:
                 break
             self._text_received(text)
 
