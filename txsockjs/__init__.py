@@ -6,11 +6,11 @@ eventsource, htmlfile, xhr-polling, jsonp-polling) as a ``twisted.web`` resource
 listening factory.
 """
 
-from ._factory import SockJSFactory, SockJSMultiFactory, SockJSSite
-from ._message import MessageProtocol, broadcast
-from ._options import DEFAULT_SOCKJS_URL, SockJSOptions
-from ._resource import SockJSResource
+from ._core.message import MessageProtocol, broadcast
+from ._core.options import DEFAULT_SOCKJS_URL, SockJSOptions
+from ._web.factory import SockJSFactory, SockJSMultiFactory, SockJSSite
 from ._web.request import BodyLimitedRequest, body_limited_request
+from ._web.resource import SockJSResource
 from .interfaces import IBinaryMessageReceiver, ISockJSTransport
 
 __version__ = "2.0.0.dev0"

@@ -33,7 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ._info import ConnectRequest
+from ._core.info import ConnectRequest
 
 __all__ = [
     "AUTH_TIMEOUT",

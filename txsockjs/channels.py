@@ -29,7 +29,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, ITransport
 from zope.interface import Interface
 
-from ._message import broadcast
+from ._core.message import broadcast
 
 __all__ = ["Channels", "IChannelBridge"]
 

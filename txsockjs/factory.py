@@ -4,7 +4,7 @@ The module names of txsockjs 1.x, kept so its users can upgrade without changing
 New code imports from :mod:`txsockjs` directly.
 """
 
-from ._factory import SockJSFactory, SockJSMultiFactory
-from ._resource import SockJSResource
+from ._web.factory import SockJSFactory, SockJSMultiFactory
+from ._web.resource import SockJSResource
 
 __all__ = ["SockJSFactory", "SockJSMultiFactory", "SockJSResource"]

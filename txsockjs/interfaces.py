@@ -104,5 +104,5 @@ class IRawReceiver(IReceiver):
     def sendMessages(messages: list[bytes]) -> None:
         """
         Send queued messages, each as one websocket message: UTF-8 text, or binary for a
-        :class:`~txsockjs._framing.BinaryMessage`.
+        :class:`~txsockjs._core.framing.BinaryMessage`.
         """

@@ -39,8 +39,8 @@ except ImportError as _error:  # pragma: no cover - depends on the environment
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from ._service import SessionService
-from ._stats import CLOSE_REASONS, ServiceSnapshot, snapshot
+from ._core.service import SessionService
+from ._core.stats import CLOSE_REASONS, ServiceSnapshot, snapshot
 
 __all__ = ["MetricsResource", "SockJSCollector"]
 
@@ -92,7 +92,7 @@ _REFUSALS = ("sockjs_refusals", "Requests refused and sessions closed by a cap, 
 
 def _known_refusals() -> tuple[str, ...]:
     """The refusal reasons the service declares, so each has a series from the start."""
-    from . import _service
+    from ._core import service as _service
 
     reasons: tuple[str, ...] = getattr(_service, "REFUSAL_REASONS", ())
     return reasons

@@ -22,7 +22,7 @@ from twisted.python import reflect, usage
 from twisted.web.resource import IResource, Resource
 from twisted.web.static import File
 
-from txsockjs._options import OptionSpec, SockJSOptions, option_specs
+from txsockjs._core.options import OptionSpec, SockJSOptions, option_specs
 from txsockjs._web.prefix import PrefixTree, mount, normalize_prefix
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from twisted.internet.interfaces import ITransport
 
-from ._message import broadcast as _broadcast
+from ._core.message import broadcast as _broadcast
 
 
 def broadcast(message: str | bytes, targets: Iterable[ITransport]) -> None:

@@ -24,7 +24,7 @@ from twisted.internet.error import ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
-from txsockjs._service import DRAINING
+from txsockjs._core.service import DRAINING
 
 from .clients import TIMEOUT, WebSocketClient, with_timeout
 from .servers import Harness, report

@@ -25,7 +25,7 @@ from twisted.internet.protocol import Factory
 from twisted.protocols import wire
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from txsockjs._service import NEW_SESSIONS_RATE
+from txsockjs._core.service import NEW_SESSIONS_RATE
 
 from .clients import TIMEOUT, WebSocketClient, _WebSocketProtocol, with_timeout
 from .servers import Harness, report

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from txsockjs._options import SockJSOptions
+from txsockjs._core.options import SockJSOptions
 
 from .servers import report
 

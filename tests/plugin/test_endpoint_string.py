@@ -25,7 +25,7 @@ from twisted.protocols.wire import Echo
 from twisted.web.server import Site
 from zope.interface.verify import verifyObject
 
-from txsockjs._endpoint import SockJSServerEndpoint, SockJSServerParser
+from txsockjs._web.endpoint import SockJSServerEndpoint, SockJSServerParser
 
 
 def parse(description: str) -> SockJSServerEndpoint:

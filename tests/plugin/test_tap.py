@@ -19,7 +19,7 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from txsockjs import SockJSOptions, SockJSResource, tap
-from txsockjs._options import option_specs
+from txsockjs._core.options import option_specs
 
 #: Every option of SockJSOptions, and the flag that sets it (None: not a flag, and why).
 

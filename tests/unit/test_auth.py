@@ -14,8 +14,8 @@ from twisted.internet.task import Clock
 from twisted.web.resource import Resource
 
 from txsockjs import SockJSOptions, SockJSResource
-from txsockjs._info import host_key
-from txsockjs._options import parse_text_options
+from txsockjs._core.info import host_key
+from txsockjs._core.options import parse_text_options
 from txsockjs.auth import (
     AUTH_TIMEOUT,
     UNAUTHORIZED,

@@ -15,8 +15,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
 
 from txsockjs import SockJSOptions
-from txsockjs._ratelimit import RateLimiter, address_key
-from txsockjs._service import (
+from txsockjs._core.service import (
     FIRST_POLL_DEADLINE,
     MAX_PENDING_SENDS,
     MAX_QUEUED_BYTES,
@@ -24,6 +23,7 @@ from txsockjs._service import (
     NEW_SESSIONS_RATE,
     REFUSAL_REASONS,
 )
+from txsockjs._policy.ratelimit import RateLimiter, address_key
 
 from .conftest import Service
 from .fakehttp import Exchange

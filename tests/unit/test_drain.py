@@ -18,7 +18,7 @@ from twisted.web.resource import Resource
 from zope.interface.verify import verifyObject
 
 from txsockjs import SockJSMultiFactory, SockJSResource
-from txsockjs._service import DRAINING
+from txsockjs._core.service import DRAINING
 from txsockjs.tap import _CloseOnStop
 
 from .conftest import Recorder, Service

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from txsockjs._framing import (
+from txsockjs._core.framing import (
     PayloadError,
     close_frame,
     decode_payload,

@@ -19,8 +19,8 @@ from twisted.logger import LogEvent, LogLevel, capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from txsockjs import _events
-from txsockjs._events import EVENTS
+from txsockjs._core import events as _events
+from txsockjs._core.events import EVENTS
 
 from .conftest import Service
 from .test_websocket import Client, frame

@@ -18,7 +18,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 
-from txsockjs._stats import CLOSE_REASONS, close_reason
+from txsockjs._core.stats import CLOSE_REASONS, close_reason
 from txsockjs.metrics import MetricsResource, SockJSCollector
 
 from .conftest import Service

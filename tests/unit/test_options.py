@@ -66,7 +66,7 @@ def test_the_options_documentation_covers_every_option() -> None:
     """doc/options.rst is written by hand: it must not drift from the declarations."""
     from pathlib import Path
 
-    from txsockjs._options import option_specs
+    from txsockjs._core.options import option_specs
 
     text = (Path(__file__).parents[2] / "doc" / "options.rst").read_text()
     for spec in option_specs():
@@ -76,7 +76,7 @@ def test_the_options_documentation_covers_every_option() -> None:
 
 
 def test_text_forms_share_the_messages_of_the_options() -> None:
-    from txsockjs._endpoint import parseOptionValues
+    from txsockjs._web.endpoint import parseOptionValues
 
     with pytest.raises(ValueError, match="max_sessions must be an integer, not '1.5'"):
         parseOptionValues({"max_sessions": "1.5"})

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from txsockjs import SockJSOptions
-from txsockjs._options import option_specs, parse_text_options
-from txsockjs._origin import ANY_ORIGIN, OriginPolicy, parse_origin
+from txsockjs._core.options import option_specs, parse_text_options
+from txsockjs._policy.origin import ANY_ORIGIN, OriginPolicy, parse_origin
 
 from .conftest import Service
 from .fakehttp import Exchange

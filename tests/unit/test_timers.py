@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet.task import Clock
 
-from txsockjs._timers import TimerWheel
+from txsockjs._core.timers import TimerWheel
 
 
 def make() -> tuple[Clock, list[str], TimerWheel[str]]:

@@ -25,12 +25,12 @@ txsockjsServiceMaker = ServiceMaker(
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)
 class _SockJSEndpointPlugin:
-    """Parses ``sockjs:`` descriptions with :class:`txsockjs._endpoint.SockJSServerParser`."""
+    """Parses ``sockjs:`` descriptions with :class:`txsockjs._web.endpoint.SockJSServerParser`."""
 
     prefix = "sockjs"
 
     def parseStreamServer(self, reactor: Any, *args: str, **kwargs: str) -> IStreamServerEndpoint:
-        from txsockjs._endpoint import SockJSServerParser
+        from txsockjs._web.endpoint import SockJSServerParser
 
         return SockJSServerParser().parseStreamServer(reactor, *args, **kwargs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from .._options import SockJSOptions
+from .._core.options import SockJSOptions
 from .responses import method_not_allowed, preflight
 
 

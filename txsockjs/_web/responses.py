@@ -10,7 +10,7 @@ from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 from twisted.web.server import Request
 
-from .._options import SockJSOptions
+from .._core.options import SockJSOptions
 
 ONE_YEAR = 365 * 24 * 3600
 NO_CACHE = b"no-store, no-cache, no-transform, must-revalidate, max-age=0"

@@ -19,7 +19,16 @@ from twisted.web.http import HTTPChannel, parse_qs
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from .._admission import (
+from .._core.framing import (
+    PayloadError,
+    decode_payload,
+    eventsource_data,
+    script_string,
+    valid_callback,
+)
+from .._core.service import SessionService
+from .._core.session import Session
+from .._policy.admission import (
     Verdict,
     admit,
     answer_late,
@@ -29,15 +38,6 @@ from .._admission import (
     same_host,
     when_decided,
 )
-from .._framing import (
-    PayloadError,
-    decode_payload,
-    eventsource_data,
-    script_string,
-    valid_callback,
-)
-from .._service import SessionService
-from .._session import Session
 from .._tcp import no_delay, write_now
 from .._web.leaf import SockJSLeaf
 from .._web.prefix import mount_prefix

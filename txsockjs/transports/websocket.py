@@ -21,7 +21,10 @@ from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from .._admission import (
+from .._core.framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
+from .._core.service import SessionService
+from .._core.session import Session
+from .._policy.admission import (
     Verdict,
     admit,
     answer_late,
@@ -30,9 +33,6 @@ from .._admission import (
     refuse_origin,
     when_decided,
 )
-from .._framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
-from .._service import SessionService
-from .._session import Session
 from .._tcp import no_delay
 from .._web.leaf import SockJSLeaf
 from .._web.prefix import mount_prefix

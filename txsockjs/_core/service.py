@@ -5,7 +5,7 @@ and the drain that stops it.
 Per service there is one ``callLater(0)`` for all sessions written to in a reactor turn, and
 two timer wheels (heartbeats, expiry): nothing costs a timer per session or per message.
 The rate of new sessions per client address is kept without any timer either (see
-:mod:`txsockjs._ratelimit`).
+:mod:`txsockjs._policy.ratelimit`).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
-from . import _events
-from ._info import client_address, connection_info
-from ._options import TRANSPORT_NAMES, SockJSOptions
-from ._ratelimit import RateLimiter, address_key
-from ._session import CLOSED_STATE, Session
-from ._stats import NORMAL, TransportStats, transport_stats
-from ._timers import TimerWheel
-from ._web.responses import error
+from .._policy.ratelimit import RateLimiter, address_key
+from .._web.responses import error
+from . import events as _events
+from .info import client_address, connection_info
+from .options import TRANSPORT_NAMES, SockJSOptions
+from .session import CLOSED_STATE, Session
+from .stats import NORMAL, TransportStats, transport_stats
+from .timers import TimerWheel
 
 _log = Logger()
 _LEVELS = {"error": LogLevel.error, "info": LogLevel.info, "debug": LogLevel.debug}
@@ -105,7 +105,7 @@ class SessionService(Service):
         self.factory = factory
         self.options = options
         self.clock = clock if clock is not None else _default_clock()
-        #: Counters of each transport (see :mod:`txsockjs._stats`): read, never reset.
+        #: Counters of each transport (see :mod:`txsockjs._core.stats`): read, never reset.
         self.stats: dict[str, TransportStats] = transport_stats(
             name for name in sorted(TRANSPORT_NAMES) if options.enabled(name)
         )
@@ -287,7 +287,7 @@ class SessionService(Service):
         """
         The session's protocol is gone; its id stays to replay the close frame.
 
-        :param reason: why (see :data:`txsockjs._stats.CLOSE_REASONS`).
+        :param reason: why (see :data:`txsockjs._core.stats.CLOSE_REASONS`).
         :param connected: a protocol was connected (else nothing is counted or logged).
         """
         self._live.discard(session)
@@ -398,7 +398,7 @@ class SessionService(Service):
         **fields: Any,
     ) -> None:
         """
-        Log one occurrence of ``kind`` (see :mod:`txsockjs._events`), about ``session`` or
+        Log one occurrence of ``kind`` (see :mod:`txsockjs._core.events`), about ``session`` or
         ``request`` if given, once through :mod:`twisted.logger` and the ``log`` hook.
         """
         context = self._context(session, request)

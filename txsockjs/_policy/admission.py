@@ -4,7 +4,7 @@ Who may open and use a session, in one place for every transport: the origin pol
 client's host (``bind_session_to_host``).
 
 The HTTP transports and the websocket handshake ask here; the rules themselves are in
-:mod:`txsockjs._origin` (origins) and the hook the application gives.
+:mod:`txsockjs._policy.origin` (origins) and the hook the application gives.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 
-from ._info import client_address, connect_request, host_key
-from ._web.responses import error
-from .auth import Refused
+from .._core.info import client_address, connect_request, host_key
+from .._web.responses import error
+from ..auth import Refused
 
 if TYPE_CHECKING:
-    from ._service import SessionService
-    from ._session import Session
+    from .._core.service import SessionService
+    from .._core.session import Session
 
 _log = Logger()
 
@@ -151,7 +151,7 @@ def refuse_late(request: Request, service: SessionService) -> bytes:
     After the hook admitted a new session late: the 503 answer if the service may no longer
     open one (it started draining, or ``max_sessions`` were reached meanwhile), else ``b""``.
     """
-    from ._service import DRAINING, MAX_SESSIONS
+    from .._core.service import DRAINING, MAX_SESSIONS
 
     if service.draining:
         service.refusals[DRAINING] += 1

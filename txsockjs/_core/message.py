@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from twisted.internet.interfaces import ITransport
 from twisted.internet.protocol import Protocol
 
-from ._session import Session
+from .session import Session
 
 
 class MessageProtocol(Protocol):

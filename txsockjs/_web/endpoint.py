@@ -43,7 +43,7 @@ def parseOptionValues(parameters: Mapping[str, str]) -> tuple[dict[str, Any], di
         the wrapped endpoint.
     :raises ValueError: when a SockJS option's value cannot be converted.
     """
-    from txsockjs._options import parse_text_options
+    from txsockjs._core.options import parse_text_options
 
     try:
         return parse_text_options(parameters)
@@ -127,7 +127,7 @@ class SockJSServerParser:
         :raises ValueError: for a missing wrapped description or an invalid option.
         :raises TypeError: for a SockJS option value of the wrong kind.
         """
-        from txsockjs._options import SockJSOptions
+        from txsockjs._core.options import SockJSOptions
 
         options, rest = parseOptionValues({name: str(value) for name, value in kwargs.items()})
         # Validate now, so that a bad description fails where it is parsed.

@@ -39,8 +39,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from . import _events, _stats
-from ._framing import (
+from ..interfaces import IRawReceiver, IReceiver, ISockJSTransport
+from . import events as _events
+from . import stats as _stats
+from .framing import (
     HEARTBEAT,
     OPEN,
     BinaryMessage,
@@ -49,11 +51,10 @@ from ._framing import (
     encode_raw_text,
     message_frame,
 )
-from ._info import ConnectionInfo
-from .interfaces import IRawReceiver, IReceiver, ISockJSTransport
+from .info import ConnectionInfo
 
 if TYPE_CHECKING:
-    from ._service import SessionService
+    from .service import SessionService
 
 _log = Logger()
 
@@ -86,7 +87,7 @@ class Session:
     """
     One SockJS session, seen by the wrapped protocol as its transport.
 
-    Made by :class:`~txsockjs._service.SessionService`; applications never build one.
+    Made by :class:`~txsockjs._core.service.SessionService`; applications never build one.
     """
 
     __slots__ = (
@@ -696,7 +697,7 @@ class Session:
     def _lose(self, reason: Failure, why: str = _stats.OTHER) -> None:
         """
         Tell the protocol, exactly once, and release what the session holds; the session
-        is counted closed for ``why`` (see :data:`txsockjs._stats.CLOSE_REASONS`).
+        is counted closed for ``why`` (see :data:`txsockjs._core.stats.CLOSE_REASONS`).
         """
         self.disconnecting = True
         self._pending_utf8 = b""

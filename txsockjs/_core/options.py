@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Union, cast
 
 from twisted.web.iweb import IRequest
 
-from ._origin import ANY_ORIGIN, OriginPolicy
+from .._policy.origin import ANY_ORIGIN, OriginPolicy
 
 if TYPE_CHECKING:
-    from ._info import ConnectRequest
+    from .info import ConnectRequest
 
 #: The sockjs-client build the iframe page loads unless told otherwise (sockjs-node's default).
 DEFAULT_SOCKJS_URL = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js"

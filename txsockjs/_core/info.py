@@ -17,7 +17,7 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress
 from twisted.web.iweb import IRequest
 
-from ._options import SockJSOptions
+from .options import SockJSOptions
 
 #: The request headers handed to the application, as sockjs-node hands them.
 HEADER_WHITELIST = (

@@ -18,7 +18,7 @@ from twisted.internet.error import ConnectionAborted
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
-    from ._service import SessionService
+    from .service import SessionService
 
 # -- why a session closed: the ``reason`` of ``sockjs_sessions_closed_total`` ------------------
 

@@ -21,12 +21,10 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
-from ._checks import check_factory, check_options
-from ._options import SockJSOptions
-from ._service import SessionService
-from ._web.leaf import SockJSLeaf
-from ._web.responses import HTML, JSON, TEXT_PLAIN, cache_forever, cors, error, no_cache, not_found
-from .transports.http import (
+from .._core.checks import check_factory, check_options
+from .._core.options import SockJSOptions
+from .._core.service import SessionService
+from ..transports.http import (
     EVENTSOURCE,
     HTMLFILE,
     JSONP_POLLING,
@@ -37,7 +35,9 @@ from .transports.http import (
     ReceiveResource,
     SendResource,
 )
-from .transports.websocket import WebSocketResource
+from ..transports.websocket import WebSocketResource
+from .leaf import SockJSLeaf
+from .responses import HTML, JSON, TEXT_PLAIN, cache_forever, cors, error, no_cache, not_found
 
 _IFRAME = re.compile(rb"iframe[0-9a-z._-]*\.html\Z")
 _SEGMENT = re.compile(rb"[^/.]+\Z")

@@ -27,7 +27,7 @@ from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
-    from ._session import Session
+    from .session import Session
 
 #: Every txsockjs event is emitted under this namespace (filter on it).
 NAMESPACE = "txsockjs"
@@ -56,7 +56,7 @@ class Event:
 #: A session's protocol was connected.
 SESSION_OPENED = Event("session_opened", "debug")
 #: A session's protocol was told ``connectionLost``; ``sockjs_reason`` says why (see
-#: :data:`txsockjs._stats.CLOSE_REASONS`).
+#: :data:`txsockjs._core.stats.CLOSE_REASONS`).
 SESSION_CLOSED = Event("session_closed", "debug")
 #: The protocol factory's ``buildProtocol`` returned ``None``: the session got
 #: ``c[3003,"Connection refused"]``.

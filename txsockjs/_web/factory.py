@@ -13,11 +13,11 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
-from ._checks import check_prefix
-from ._options import SockJSOptions
-from ._resource import SockJSResource
-from ._web.prefix import PrefixTree
-from ._web.request import body_limited_request
+from .._core.checks import check_prefix
+from .._core.options import SockJSOptions
+from .prefix import PrefixTree
+from .request import body_limited_request
+from .resource import SockJSResource
 
 
 class SockJSSite(Site):

@@ -56,7 +56,7 @@ def check_options(options: Any, argument: str = "options") -> None:
 
     :raises TypeError: for anything else; a string most likely meant ``prefix=``.
     """
-    from ._options import SockJSOptions
+    from .options import SockJSOptions
 
     if options is None or isinstance(options, (Mapping, SockJSOptions)):
         return
