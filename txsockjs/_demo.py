@@ -19,7 +19,7 @@ from zope.interface import implementer
 from txsockjs import IBinaryMessageReceiver, MessageProtocol
 from txsockjs.channels import Channels
 
-__all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demoPage"]
+__all__ = ["ChatFactory", "ChatProtocol", "EchoFactory", "EchoProtocol", "demo_page"]
 
 #: The channel of the demo chat.
 CHAT_ROOM = "chat"
@@ -117,7 +117,7 @@ def _scriptSafeJSON(value: object) -> str:
     return text
 
 
-def demoPage(sockjsURL: str, echoPrefix: str, chatPrefix: str) -> Resource:
+def demo_page(sockjsURL: str, echoPrefix: str, chatPrefix: str) -> Resource:
     """
     Build the demo page.
 

@@ -1,6 +1,6 @@
 """
 Interfaces of txsockjs: what a wrapped protocol can learn about its SockJS connection, and
-what a receiving connection (HTTP response or websocket) offers a session.
+what a protocol may offer to take binary messages.
 """
 
 from __future__ import annotations
@@ -71,38 +71,3 @@ class IBinaryMessageReceiver(Interface):
 
     def binaryMessageReceived(data: bytes) -> None:
         """One binary message arrived from a raw websocket client."""
-
-
-class IReceiver(Interface):
-    """
-    A connection a session sends frames to: an HTTP response or a websocket.
-
-    A session has at most one receiver at a time. The receiver tells the session when its
-    client goes away (``session.receiverLost``) and when it is paused by a slow client
-    (``session.receiverPaused``).
-    """
-
-    def sendFrame(frame: bytes) -> bool:
-        """
-        Send one SockJS frame.
-
-        :return: ``True`` to stay attached for more frames, ``False`` when this receiver
-            is done (a poll answered, a stream at its response limit).
-        """
-
-    def end() -> None:
-        """Finish the response or close the connection; called once, after detaching."""
-
-    def pauseReading(paused: bool) -> None:
-        """Stop (``True``) or resume (``False``) reading messages from the client, if the
-        receiver reads any (websockets do; HTTP receivers do not)."""
-
-
-class IRawReceiver(IReceiver):
-    """A receiver that carries messages without SockJS framing: the raw websocket."""
-
-    def sendMessages(messages: list[bytes]) -> None:
-        """
-        Send queued messages, each as one websocket message: UTF-8 text, or binary for a
-        :class:`~txsockjs._core.framing.BinaryMessage`.
-        """

@@ -378,11 +378,11 @@ def buildRoot(
         chat = ChatFactory(channels)
         mount(root, DEMO_CHAT_PREFIX, resourceFactory(chat, **options))
         if config["static"] is None:
-            from txsockjs._demo import demoPage
+            from txsockjs._demo import demo_page
 
             root.putChild(
                 b"",
-                demoPage(
+                demo_page(
                     sockjsURL=config["sockjs-url"],
                     echoPrefix=prefix,
                     chatPrefix=DEMO_CHAT_PREFIX,

@@ -76,11 +76,11 @@ def test_the_options_documentation_covers_every_option() -> None:
 
 
 def test_text_forms_share_the_messages_of_the_options() -> None:
-    from txsockjs._web.endpoint import parseOptionValues
+    from txsockjs._web.endpoint import parse_option_values
 
     with pytest.raises(ValueError, match="max_sessions must be an integer, not '1.5'"):
-        parseOptionValues({"max_sessions": "1.5"})
-    options, rest = parseOptionValues(
+        parse_option_values({"max_sessions": "1.5"})
+    options, rest = parse_option_values(
         {"heartbeat": "2", "websocket": "off", "interface": "127.0.0.1", "encoding": "x"}
     )
     assert options == {"heartbeat": 2.0, "websocket": False}

@@ -50,10 +50,10 @@ def broadcast(transports: Iterable[ITransport], message: str) -> None:
     encoded: dict[object, bytes] = {}
     for transport in transports:
         if isinstance(transport, Session):
-            encoder = transport.messageEncoder
+            encoder = transport.message_encoder
             wire = encoded.get(encoder)
             if wire is None:
                 wire = encoded[encoder] = encoder(message)
-            transport.sendEncoded(wire)
+            transport.send_encoded(wire)
         else:
             transport.write(message.encode("utf-8", "surrogatepass"))

@@ -202,7 +202,7 @@ class SessionService(Service):
         """
         if self._pending_sends.get(session, 0) >= self.options.max_pending_sends:
             reason, text = MAX_PENDING_SENDS, "Too many sends waiting."
-        elif session.inboxFull():
+        elif session.inbox_full():
             # The client sends without reading the answers: its earlier sends still wait.
             reason, text = MAX_QUEUED_BYTES, "Too many messages waiting."
         else:
@@ -465,7 +465,7 @@ class SessionService(Service):
         self._closing_all = True
         try:
             for session in live:
-                session.closeWithCode(*SHUTTING_DOWN)
+                session.close_with_code(*SHUTTING_DOWN)
         finally:
             self._closing_all = False
         self._drained_yet()

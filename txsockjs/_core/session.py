@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..interfaces import IRawReceiver, IReceiver, ISockJSTransport
+from ..interfaces import ISockJSTransport
 from . import events as _events
 from . import stats as _stats
 from .framing import (
@@ -52,6 +52,7 @@ from .framing import (
     message_frame,
 )
 from .info import ConnectionInfo
+from .receiver import IRawReceiver, IReceiver
 
 if TYPE_CHECKING:
     from .service import SessionService
@@ -168,7 +169,7 @@ class Session:
             protocol.makeConnection(self)
         except Exception:
             self._service.protocol_error(self, "connectionMade")
-            self.closeWithCode(*SERVER_ERROR)
+            self.close_with_code(*SERVER_ERROR)
 
     def attach(self, receiver: IReceiver) -> None:
         """
@@ -177,18 +178,18 @@ class Session:
         messages or, later, heartbeats.
         """
         if self._receiver is not None:
-            receiver.sendFrame(ANOTHER_CONNECTION)
+            receiver.send_frame(ANOTHER_CONNECTION)
             receiver.end()
             return
         if self._state == CLOSED_STATE and self._close_frame is not None:
-            receiver.sendFrame(self._close_frame)
+            receiver.send_frame(self._close_frame)
             receiver.end()
             self._service.expire_later(self)
             return
         self._receiver = receiver
         self._service.expiry.cancel(self)
         if self._reading_stopped():
-            receiver.pauseReading(True)
+            receiver.pause_reading(True)
         if not self._opened:
             self._opened = True
             self._send(OPEN)
@@ -197,7 +198,7 @@ class Session:
             self._flush()
         self._update_flow()
 
-    def receiverLost(self, receiver: IReceiver, clean: bool = False) -> None:
+    def receiver_lost(self, receiver: IReceiver, clean: bool = False) -> None:
         """
         The client dropped the receiving connection: the session is interrupted, or, after
         a clean websocket closing handshake the client started (``clean``), closed.
@@ -223,7 +224,7 @@ class Session:
                 )
         self._service.expire_later(self)
 
-    def receiverPaused(self, receiver: IReceiver, paused: bool) -> None:
+    def receiver_paused(self, receiver: IReceiver, paused: bool) -> None:
         """
         The receiver's connection has a full buffer (``True``) or is ready again
         (``False``): messages wait in the queue meanwhile.
@@ -291,14 +292,14 @@ class Session:
                 return self._hold(messages[index + 1 :])
         return None
 
-    def receiveBinary(self, payload: bytes) -> None:
+    def receive_binary(self, payload: bytes) -> None:
         """A binary message arrived (raw websocket only)."""
         if self._protocol is not None and not hasattr(self._protocol, "binaryMessageReceived"):
-            self.closeWithCode(*BINARY_UNSUPPORTED)
+            self.close_with_code(*BINARY_UNSUPPORTED)
             return
         self.receive([BinaryMessage(payload)])
 
-    def inboxFull(self) -> bool:
+    def inbox_full(self) -> bool:
         """Whether the messages held for delivery already exceed ``max_queued_bytes``."""
         return self._inbox_bytes > self._service.options.max_queued_bytes
 
@@ -325,7 +326,7 @@ class Session:
                 protocol.dataReceived(data)
         except Exception:
             self._service.protocol_error(self, "dataReceived")
-            self.closeWithCode(*SERVER_ERROR)
+            self.close_with_code(*SERVER_ERROR)
 
     def _reading_stopped(self) -> bool:
         """Whether client messages wait: paused by the protocol, or by backpressure."""
@@ -335,7 +336,7 @@ class Session:
         """Pause or resume reading from the client; on resume deliver what waited."""
         receiver = self._receiver
         if receiver is not None:
-            receiver.pauseReading(stopped)
+            receiver.pause_reading(stopped)
         if stopped:
             return
         inbox = self._inbox
@@ -367,7 +368,7 @@ class Session:
         except UnicodeDecodeError as error:
             self._service.event(_events.INVALID_UTF8, self, sockjs_error=str(error))
             self._pending_utf8 = b""
-            self.closeWithCode(*INVALID_UTF8)
+            self.close_with_code(*INVALID_UTF8)
             return
         self._pending_utf8 = data[used:] if used < len(data) else b""
         if text or not data:
@@ -393,12 +394,12 @@ class Session:
             self._enqueue(BinaryMessage(data))
 
     @property
-    def messageEncoder(self) -> Callable[[str], bytes]:
-        """Turns a message into this session's wire form, for :meth:`sendEncoded`."""
+    def message_encoder(self) -> Callable[[str], bytes]:
+        """Turns a message into this session's wire form, for :meth:`send_encoded`."""
         return self._encode
 
-    def sendEncoded(self, encoded: bytes) -> None:
-        """Queue a message already passed through :attr:`messageEncoder` (see ``broadcast``)."""
+    def send_encoded(self, encoded: bytes) -> None:
+        """Queue a message already passed through :attr:`message_encoder` (see ``broadcast``)."""
         if self._state == OPEN_STATE:
             self._enqueue(encoded)
 
@@ -450,9 +451,9 @@ class Session:
         """
         if not (code == 1000 or 3000 <= code <= 4999):
             raise ValueError(f"close code must be 1000 or 3000-4999, not {code}")
-        self.closeWithCode(code, reason)
+        self.close_with_code(code, reason)
 
-    def closeWithCode(self, code: int, reason: str) -> None:
+    def close_with_code(self, code: int, reason: str) -> None:
         """
         Close the session with any code, the protocol's own included (1002, 1007, 1011):
         txsockjs uses it for errors; applications use :meth:`close`.
@@ -663,7 +664,7 @@ class Session:
         if self._raw:
             receiver = self._receiver
             assert receiver is not None
-            cast(IRawReceiver, receiver).sendMessages(messages)
+            cast(IRawReceiver, receiver).send_messages(messages)
         else:
             self._send(message_frame(messages))
         return self._receiver is not None
@@ -671,7 +672,7 @@ class Session:
     def _send(self, frame: bytes) -> None:
         receiver = self._receiver
         assert receiver is not None
-        if not receiver.sendFrame(frame):
+        if not receiver.send_frame(frame):
             self._receiver = None
             self._receiver_paused = False
             self._service.heartbeats.cancel(self)
@@ -683,7 +684,7 @@ class Session:
         assert receiver is not None and self._close_frame is not None
         self._receiver = None
         self._service.heartbeats.cancel(self)
-        receiver.sendFrame(self._close_frame)
+        receiver.send_frame(self._close_frame)
         receiver.end()
         was_closed = self._state == CLOSED_STATE
         self._state = CLOSED_STATE

@@ -28,10 +28,10 @@ from twisted.internet.interfaces import (
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-__all__ = ["SockJSServerEndpoint", "SockJSServerParser", "parseOptionValues"]
+__all__ = ["SockJSServerEndpoint", "SockJSServerParser", "parse_option_values"]
 
 
-def parseOptionValues(parameters: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def parse_option_values(parameters: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """
     Split endpoint parameters into SockJS options (converted from text) and the rest.
 
@@ -56,7 +56,7 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
-def wrappedDescription(args: tuple[str, ...], parameters: Mapping[str, str]) -> str:
+def wrapped_description(args: tuple[str, ...], parameters: Mapping[str, str]) -> str:
     """
     Rebuild the description of the wrapped endpoint from what the parser was given.
 
@@ -129,9 +129,9 @@ class SockJSServerParser:
         """
         from txsockjs._core.options import SockJSOptions
 
-        options, rest = parseOptionValues({name: str(value) for name, value in kwargs.items()})
+        options, rest = parse_option_values({name: str(value) for name, value in kwargs.items()})
         # Validate now, so that a bad description fails where it is parsed.
         SockJSOptions.from_kwargs(**options)
-        description = wrappedDescription(tuple(str(arg) for arg in args), rest)
+        description = wrapped_description(tuple(str(arg) for arg in args), rest)
         wrapped = serverFromString(reactor, description)
         return SockJSServerEndpoint(wrapped, options, cast(IReactorTime, reactor))

@@ -10,6 +10,7 @@ from typing import Any
 from twisted.web.iweb import IRequest
 from twisted.web.server import Request
 
+from .._twisted_adapter import skip_form_parsing
 from .responses import TEXT_PLAIN
 
 
@@ -54,9 +55,7 @@ class BodyLimitedRequest(Request):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
-        # SockJS parses the one form it takes (jsonp_send) itself; twisted.web would parse
-        # every POST's Content-Type through the email package, the costliest step of a send.
-        self._parsePOSTFormSubmission = False
+        skip_form_parsing(self)
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and length > self.maxBodyBytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 
-from .._tcp import write_now
+from .._twisted_adapter import write_now
 from .frames import PING, parse_text_frames, text_frame
 
 #: The autobahn releases this adapter was read against (oldest, newest).
@@ -61,7 +61,7 @@ class FastServerProtocol(WebSocketServerProtocol):
     """
     Autobahn's server protocol with a fast path for the frames SockJS mostly carries.
 
-    Subclasses implement :meth:`textMessagesReceived` (whole text messages off the fast
+    Subclasses implement :meth:`text_messages_received` (whole text messages off the fast
     path) and autobahn's ``onMessage`` (everything autobahn assembled itself).
     """
 
@@ -70,12 +70,12 @@ class FastServerProtocol(WebSocketServerProtocol):
     #: The largest payload the fast path takes; larger frames go to autobahn.
     maxFastPayload = 1024 * 1024
 
-    def textMessagesReceived(self, messages: list[str]) -> None:
+    def text_messages_received(self, messages: list[str]) -> None:
         """Whole text messages the fast path parsed, in order."""
         raise NotImplementedError
 
     @property
-    def isOpen(self) -> bool:
+    def accepting_frames(self) -> bool:
         """Whether the websocket is open (handshake done, no close sent or received)."""
         return bool(self.state == _STATE_OPEN)
 
@@ -95,7 +95,7 @@ class FastServerProtocol(WebSocketServerProtocol):
             messages, used = parse_text_frames(data, self.maxFastPayload)
             if used:
                 self.data = data[used:]
-                self.textMessagesReceived(messages)
+                self.text_messages_received(messages)
                 if not self.data:
                     return False
         result: bool = super().processData()
@@ -123,7 +123,7 @@ class FastServerProtocol(WebSocketServerProtocol):
         else:
             self.sendMessage(payload, False)  # type: ignore[no-untyped-call]
 
-    def sendPingAfter(self, payload: bytes | None) -> None:
+    def send_ping_after(self, payload: bytes | None) -> None:
         """Send a text message (if any) and an empty ping, in one write when possible."""
         if self.state != _STATE_OPEN:
             return
@@ -139,7 +139,7 @@ class FastServerProtocol(WebSocketServerProtocol):
         if self.state == _STATE_OPEN:
             self.sendMessage(payload, True)  # type: ignore[no-untyped-call]
 
-    def sendCloseCode(self, code: int, reason: str) -> None:
+    def send_close_code(self, code: int, reason: str) -> None:
         """
         Start the closing handshake with ``code``, the server's own (1001, 1003, 1007, 1008,
         1011 ...) included; a code that must never be sent (1005, 1006, 1015, out of range)
@@ -152,11 +152,11 @@ class FastServerProtocol(WebSocketServerProtocol):
             encoded = encoded[:MAX_REASON].decode("utf-8", "ignore").encode("utf-8")
         self.sendCloseFrame(code=code, reasonUtf8=encoded, isReply=False)
 
-    def closedCleanlyByPeer(self, wasClean: bool) -> bool:
+    def closed_cleanly_by_peer(self, wasClean: bool) -> bool:
         """Whether the client started the closing handshake and it completed."""
         return bool(wasClean) and not self.closedByMe
 
-    def dropHandshakeLeftovers(self) -> None:
+    def drop_handshake_leftovers(self) -> None:
         """The handshake is over: drop what autobahn kept of it (about 1 kB a session)."""
         for name in _HANDSHAKE_LEFTOVERS:
             if hasattr(self, name):

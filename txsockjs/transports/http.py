@@ -26,6 +26,7 @@ from .._core.framing import (
     script_string,
     valid_callback,
 )
+from .._core.receiver import IReceiver
 from .._core.service import SessionService
 from .._core.session import Session
 from .._policy.admission import (
@@ -38,7 +39,8 @@ from .._policy.admission import (
     same_host,
     when_decided,
 )
-from .._tcp import no_delay, write_now
+from .._tcp import no_delay
+from .._twisted_adapter import request_gone, write_now
 from .._web.leaf import SockJSLeaf
 from .._web.prefix import mount_prefix
 from .._web.request import BodyTooLarge, read_body
@@ -52,7 +54,6 @@ from .._web.responses import (
     not_found,
     set_jsessionid,
 )
-from ..interfaces import IReceiver
 
 
 def session_id(request: Request) -> bytes:
@@ -197,7 +198,7 @@ class HttpReceiver:
         request.registerProducer(self, True)
         no_delay(request.channel.transport)
 
-    def sendFrame(self, frame: bytes) -> bool:
+    def send_frame(self, frame: bytes) -> bool:
         data = self._framing.wrap(frame, self._callback)
         if not self._framing.streaming:
             self._request.write(data)
@@ -230,20 +231,20 @@ class HttpReceiver:
             self._request.unregisterProducer()
             self._request.finish()
 
-    def pauseReading(self, paused: bool) -> None:
+    def pause_reading(self, paused: bool) -> None:
         """HTTP receivers read nothing from the client."""
 
     def _lost(self, reason: Failure) -> None:
         if not self._ended:
             self._ended = True
-            self._session.receiverLost(self)
+            self._session.receiver_lost(self)
 
     # IPushProducer, toward the HTTP connection: a slow client pauses the session.
     def pauseProducing(self) -> None:
-        self._session.receiverPaused(self, True)
+        self._session.receiver_paused(self, True)
 
     def resumeProducing(self) -> None:
-        self._session.receiverPaused(self, False)
+        self._session.receiver_paused(self, False)
 
     def stopProducing(self) -> None:
         """The connection is going away; ``notifyFinish`` reports it."""
@@ -434,6 +435,6 @@ class SendResource(SockJSLeaf):
         return b"ok"
 
     def _finish(self, request: Request) -> None:
-        if not request.finished and not request._disconnected:
+        if not request.finished and not request_gone(request):
             request.write(self._ok(request))
             request.finish()

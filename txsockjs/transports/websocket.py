@@ -22,6 +22,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from .._core.framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
+from .._core.receiver import IRawReceiver, IReceiver
 from .._core.service import SessionService
 from .._core.session import Session
 from .._policy.admission import (
@@ -38,7 +39,6 @@ from .._web.leaf import SockJSLeaf
 from .._web.prefix import mount_prefix
 from .._web.responses import error, not_found
 from .._websocket.autobahn_adapter import STATE_OPEN, FastServerProtocol
-from ..interfaces import IRawReceiver, IReceiver
 from .http import ids_within
 
 #: Close code and reason when a client sends a websocket message that is not SockJS framing.
@@ -56,7 +56,7 @@ class WebSocketReceiver:
         self._close: tuple[int, str] = (1000, "Normal closure")
         self.ended = False
 
-    def sendFrame(self, frame: bytes) -> bool:
+    def send_frame(self, frame: bytes) -> bool:
         if frame == HEARTBEAT:
             self._protocol.heartbeat(frame)
             return True
@@ -70,10 +70,10 @@ class WebSocketReceiver:
         if not self.ended:
             self.ended = True
             code, reason = self._close
-            if self._protocol.isOpen:
-                self._protocol.sendCloseCode(code, reason)
+            if self._protocol.accepting_frames:
+                self._protocol.send_close_code(code, reason)
 
-    def pauseReading(self, paused: bool) -> None:
+    def pause_reading(self, paused: bool) -> None:
         transport: Any = self._protocol.transport
         if transport is not None:
             if paused:
@@ -83,11 +83,11 @@ class WebSocketReceiver:
 
     # IPushProducer toward the TCP connection: a slow client pauses the session.
     def pauseProducing(self) -> None:
-        self._protocol.connectionFull()
-        self._protocol.session.receiverPaused(self, True)
+        self._protocol.connection_full()
+        self._protocol.session.receiver_paused(self, True)
 
     def resumeProducing(self) -> None:
-        self._protocol.session.receiverPaused(self, False)
+        self._protocol.session.receiver_paused(self, False)
 
     def stopProducing(self) -> None:
         """``onClose`` reports the end of the connection."""
@@ -103,7 +103,7 @@ class RawWebSocketReceiver(WebSocketReceiver):
 
     raw = True
 
-    def sendMessages(self, messages: list[bytes]) -> None:
+    def send_messages(self, messages: list[bytes]) -> None:
         protocol = self._protocol
         send = protocol.sendText
         for message in messages:
@@ -112,7 +112,7 @@ class RawWebSocketReceiver(WebSocketReceiver):
             else:
                 send(message)
 
-    def sendFrame(self, frame: bytes) -> bool:
+    def send_frame(self, frame: bytes) -> bool:
         kind = frame[:1]
         if kind == b"c":
             code, reason = json.loads(frame[1:])
@@ -147,7 +147,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
         has not answered the previous ping although the connection had room for a whole
         heartbeat interval is gone: the connection is dropped.
         """
-        if not self.isOpen:
+        if not self.accepting_frames:
             return
         if not self._liveness:
             if text is not None:
@@ -159,9 +159,9 @@ class SessionWebSocketProtocol(FastServerProtocol):
             return
         self._was_full = False
         self._pong_due = True
-        self.sendPingAfter(text)
+        self.send_ping_after(text)
 
-    def connectionFull(self) -> None:
+    def connection_full(self) -> None:
         """The connection's buffer is full: the ping may be queued behind data."""
         self._was_full = True
 
@@ -176,7 +176,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
             transport.unregisterProducer()
         transport.registerProducer(self.receiver, True)
         no_delay(transport)
-        self.dropHandshakeLeftovers()
+        self.drop_handshake_leftovers()
         self.session.attach(self.receiver)
         self._service.start(self.session)
 
@@ -184,13 +184,13 @@ class SessionWebSocketProtocol(FastServerProtocol):
         """A whole message that autobahn assembled (fragmented, or off the fast path)."""
         if isBinary:
             if self.receiver.raw:
-                self.session.receiveBinary(payload)
+                self.session.receive_binary(payload)
             else:
                 self._broken_framing()
             return
         self._text_received(payload.decode("utf-8"))
 
-    def textMessagesReceived(self, messages: list[str]) -> None:
+    def text_messages_received(self, messages: list[str]) -> None:
         for text in messages:
             if self.state != STATE_OPEN:
                 break
@@ -213,7 +213,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
         self._service.log("debug", "closing a websocket that sent broken framing")
         self.receiver.ended = True
         self.sendClose(*BROKEN_FRAMING)
-        self.session.receiverLost(self.receiver)
+        self.session.receiver_lost(self.receiver)
 
     def dataReceived(self, data: bytes) -> None:
         # Everything the protocols write in answer to this read leaves at its end, batched.
@@ -237,7 +237,7 @@ class SessionWebSocketProtocol(FastServerProtocol):
         if not self.receiver.ended:
             self.receiver.ended = True
             # A closing handshake the client started and finished is a clean close.
-            session.receiverLost(self.receiver, self.closedCleanlyByPeer(wasClean))
+            session.receiver_lost(self.receiver, self.closed_cleanly_by_peer(wasClean))
 
 
 #: permessage-deflate as txsockjs accepts it: the server compresses with a 4 KiB window and
