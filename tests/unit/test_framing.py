@@ -13,6 +13,8 @@ from txsockjs._core.framing import (
     PayloadError,
     close_frame,
     decode_payload,
+    decode_text_payload,
+    decode_websocket_message,
     encode_message,
     eventsource_data,
     message_frame,
@@ -140,3 +142,35 @@ def test_no_script_context_frame_contains_a_closing_tag(message: str) -> None:
         body = wrapped.replace(b"</script>\r\n", b"") if framing is HTMLFILE else wrapped
         assert b"</" not in body
         assert "\u2028".encode() not in wrapped and "\u2029".encode() not in wrapped
+
+
+def _by_json(text: str, websocket: bool) -> list[str] | str:
+    """What the json module alone makes of a payload: the reference for the plain path."""
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return "Broken JSON encoding."
+    if websocket and type(decoded) is str:
+        return [decoded]
+    if type(decoded) is not list or any(type(m) is not str for m in decoded):
+        return "Broken JSON encoding."
+    return decoded
+
+
+@given(
+    st.one_of(
+        texts.map(lambda t: '["' + t + '"]'),
+        texts.map(lambda t: json.dumps([t])),
+        texts.map(lambda t: json.dumps([t], ensure_ascii=False)),
+        st.lists(texts).map(json.dumps),
+        texts,
+    )
+)
+def test_plain_message_path_agrees_with_json(payload: str) -> None:
+    """One plain ``["..."]`` message skips the json module; the result must not change."""
+    for decode, websocket in ((decode_text_payload, False), (decode_websocket_message, True)):
+        try:
+            got: list[str] | str = decode(payload)
+        except PayloadError as error:
+            got = str(error)
+        assert got == _by_json(payload, websocket)

@@ -24,6 +24,11 @@ class BinaryMessage(bytes):
 
 _encode_string = json.encoder.encode_basestring_ascii
 
+# What clients send almost always: one message of plain text, ``["..."]`` with no escape
+# and no control character in it. Its message is the text between the quotes, taken without
+# the json module (a third of the calls per websocket message). Anything else is JSON's.
+_one_plain_message = re.compile(r'\["([^"\\\x00-\x1f]*)"\]').fullmatch
+
 
 class PayloadError(ValueError):
     """
@@ -86,6 +91,9 @@ def decode_text_payload(text: str) -> list[str]:
 
     :raises PayloadError: ``Broken JSON encoding.`` unless it is a JSON array of strings.
     """
+    plain = _one_plain_message(text)
+    if plain is not None:
+        return [plain[1]]
     messages = _loads(text)
     if type(messages) is not list:
         raise PayloadError("Broken JSON encoding.")
@@ -101,6 +109,9 @@ def decode_websocket_message(text: str) -> list[str]:
 
     :raises PayloadError: ``Broken JSON encoding.`` for anything else.
     """
+    plain = _one_plain_message(text)
+    if plain is not None:
+        return [plain[1]]
     try:
         decoded = json.loads(text)
     except (ValueError, RecursionError):
