@@ -87,25 +87,17 @@ def decode_payload(body: bytes) -> list[str]:
 
 def decode_text_payload(text: str) -> list[str]:
     """
-    Decode a client payload already decoded from UTF-8 (a websocket text message).
+    Decode a client payload already decoded from UTF-8 (the body of a send).
 
     :raises PayloadError: ``Broken JSON encoding.`` unless it is a JSON array of strings.
     """
-    plain = _one_plain_message(text)
-    if plain is not None:
-        return [plain[1]]
-    messages = _loads(text)
-    if type(messages) is not list:
-        raise PayloadError("Broken JSON encoding.")
-    for message in messages:
-        if type(message) is not str:
-            raise PayloadError("Broken JSON encoding.")
-    return messages
+    return decode_websocket_message(text, one_string=False)
 
 
-def decode_websocket_message(text: str) -> list[str]:
+def decode_websocket_message(text: str, one_string: bool = True) -> list[str]:
     """
-    Decode a SockJS websocket text message: a JSON array of strings, or one JSON string.
+    Decode a SockJS websocket text message: a JSON array of strings, or (``one_string``)
+    one JSON string.
 
     :raises PayloadError: ``Broken JSON encoding.`` for anything else.
     """
@@ -114,9 +106,9 @@ def decode_websocket_message(text: str) -> list[str]:
         return [plain[1]]
     try:
         decoded = json.loads(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise PayloadError("Broken JSON encoding.") from None
-    if type(decoded) is str:
+    if one_string and type(decoded) is str:
         return [decoded]
     if type(decoded) is not list:
         raise PayloadError("Broken JSON encoding.")
@@ -124,13 +116,6 @@ def decode_websocket_message(text: str) -> list[str]:
         if type(message) is not str:
             raise PayloadError("Broken JSON encoding.")
     return decoded
-
-
-def _loads(text: str) -> object:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
-        raise PayloadError("Broken JSON encoding.") from None
 
 
 # Characters that could end or confuse a script element or a JavaScript string, escaped in
