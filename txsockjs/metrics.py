@@ -87,7 +87,11 @@ _GAUGES = (
     ),
 )
 _CLOSED = ("sockjs_sessions_closed", "SockJS sessions closed, by reason.")
-_REFUSALS = ("sockjs_refusals", "Requests refused and sessions closed by a cap, by reason.")
+_REFUSALS = (
+    "sockjs_refusals",
+    "Requests refused and sessions closed by a cap, the origin policy, the authenticate hook "
+    "or the binding of sessions to hosts, by reason.",
+)
 
 
 def _known_refusals() -> tuple[str, ...]:

@@ -56,6 +56,18 @@ MAX_QUEUED_BYTES = "max_queued_bytes"
 #: A session closed because its client did not come back within ``first_poll_deadline``
 #: of its first response (its protocol's ``connectionLost`` gets ``ConnectionLost``).
 FIRST_POLL_DEADLINE = "first_poll_deadline"
+#: A request from a page of an origin ``allowed_origins`` refuses: 403
+#: ``Origin not allowed.`` (the websocket handshake too).
+FOREIGN_ORIGIN = "foreign_origin"
+#: A new session the ``authenticate`` hook refused (returned ``None`` or raised
+#: :class:`txsockjs.auth.Refused`): 403 ``Forbidden.``
+AUTH_REFUSED = "auth_refused"
+#: A new session refused because the ``authenticate`` hook raised something else: 500
+#: ``Server error.`` (the traceback is logged as an error).
+AUTH_ERROR = "auth_error"
+#: A request for a session from another client host than the one that opened it, with
+#: ``bind_session_to_host``: 404, as for a session that does not exist.
+FOREIGN_HOST = "foreign_host"
 #: Every key :attr:`SessionService.refusals` may hold.
 REFUSAL_REASONS = (
     DRAINING,
@@ -64,6 +76,10 @@ REFUSAL_REASONS = (
     MAX_PENDING_SENDS,
     MAX_QUEUED_BYTES,
     FIRST_POLL_DEADLINE,
+    FOREIGN_ORIGIN,
+    AUTH_REFUSED,
+    AUTH_ERROR,
+    FOREIGN_HOST,
 )
 
 #: The close frame every session gets when the service stops.
@@ -92,8 +108,9 @@ class SessionService(Service):
     :param clock: time source for every timer; the global reactor when ``None``.
     """
 
-    #: What the caps refused (requests) or closed (sessions), by reason: the keys are in
-    #: :data:`REFUSAL_REASONS`.
+    #: What the caps, the origin policy, the ``authenticate`` hook and the binding of
+    #: sessions to hosts refused (requests) or closed (sessions), by reason: the keys are
+    #: in :data:`REFUSAL_REASONS`.
     refusals: Counter[str]
 
     def __init__(
@@ -189,8 +206,7 @@ class SessionService(Service):
             else:
                 return None
         if opening:
-            self.refusals[reason] += 1
-            self.log("debug", f"refusing a new session: {reason}", sockjs_refusal=reason)
+            self.refused(reason, f"refusing a new session: {reason}", request=request)
         if retry_after:
             request.setHeader(b"Retry-After", b"%d" % max(1, math.ceil(retry_after)))
         return error(request, status, text)
@@ -207,8 +223,7 @@ class SessionService(Service):
             reason, text = MAX_QUEUED_BYTES, "Too many messages waiting."
         else:
             return None
-        self.refusals[reason] += 1
-        self.log("debug", f"refusing a send: {reason}", sockjs_refusal=reason)
+        self.refused(reason, f"refusing a send: {reason}", session)
         return text
 
     def send_waits(self, session: Session, waiting: Deferred[None]) -> None:
@@ -317,11 +332,10 @@ class SessionService(Service):
         if session in self._short_expiry:
             self._short_expiry.discard(session)
             if session.state != CLOSED_STATE:
-                self.refusals[FIRST_POLL_DEADLINE] += 1
-                self.log(
-                    "debug",
+                self.refused(
+                    FIRST_POLL_DEADLINE,
                     "closing a session whose client did not come back after its first response",
-                    sockjs_refusal=FIRST_POLL_DEADLINE,
+                    session,
                 )
         session.expire()
 
@@ -388,6 +402,22 @@ class SessionService(Service):
         """
         context = self._context(session, request)
         _events.emit_message(severity, message, self.options.log, **context, **fields)
+
+    def refused(
+        self,
+        reason: str,
+        message: str,
+        session: Session | None = None,
+        request: IRequest | None = None,
+        **fields: Any,
+    ) -> None:
+        """
+        Count one refusal for ``reason`` (see :data:`REFUSAL_REASONS`) in :attr:`refusals`
+        and log it once: a ``refused`` event at debug severity, its ``sockjs_refusal``
+        field the reason, about ``session`` or ``request`` if given.
+        """
+        self.refusals[reason] += 1
+        self.log("debug", message, session, request, sockjs_refusal=reason, **fields)
 
     def event(
         self,

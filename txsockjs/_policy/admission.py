@@ -19,6 +19,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 
+from .._core import service as _service
+from .._core.events import peer_text
 from .._core.info import client_address, connect_request, host_key
 from .._web.responses import error
 from ..auth import Refused
@@ -37,15 +39,32 @@ FORBIDDEN = (403, "Forbidden.")
 HOOK_FAILED = (500, "Server error.")
 
 
-def refuse_origin(request: Request, service: SessionService, websocket: bool = False) -> bytes:
+def refuse_origin(
+    request: Request, service: SessionService, websocket: bool = False, count: bool = True
+) -> bytes:
     """
     The 403 answer to ``request`` if its origin is refused by ``allowed_origins``, else
-    ``b""`` (the request may go on).
+    ``b""`` (the request may go on). A refusal is counted (``foreign_origin``) and logged.
+
+    :param count: ``False`` for a ``HEAD``, which only asks: nothing is counted or logged.
     """
     if service.options.allowed_origins.allows_request(request, websocket):
         return b""
-    service.log("debug", "refusing a request from a page of a foreign origin")
+    if count:
+        service.refused(
+            _service.FOREIGN_ORIGIN,
+            "refusing a request from a page of a foreign origin",
+            request=request,
+            sockjs_origin=_origin_text(request),
+        )
     return error(request, *FOREIGN_ORIGIN)
+
+
+def _origin_text(request: Request) -> str:
+    """The request's ``Origin`` header, for the log: printable, at most 200 characters."""
+    origin = (request.getHeader(b"origin") or b"").decode("latin-1")[:201]
+    origin = "".join(c if c.isprintable() else "?" for c in origin)
+    return origin if len(origin) <= 200 else origin[:200] + "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +78,8 @@ class Verdict:
     message: str = ""
     #: Why the hook refused (``Refused.reason``), for the log only.
     reason: str = ""
+    #: The hook raised something else than ``Refused`` (the answer is 500).
+    crashed: bool = False
 
     @property
     def admitted(self) -> bool:
@@ -105,14 +126,24 @@ def _failed(failure: Failure, service: SessionService) -> Verdict:
     hook = service.options.log
     if hook is not None:
         hook("error", "the authenticate hook raised; the session is refused")
-    return Verdict(status=HOOK_FAILED[0], message=HOOK_FAILED[1])
+    return Verdict(status=HOOK_FAILED[0], message=HOOK_FAILED[1], crashed=True)
 
 
 def refuse(request: Request, service: SessionService, verdict: Verdict) -> bytes:
-    """The error answer to a request the hook did not admit (status and headers set)."""
-    if verdict.status == FORBIDDEN[0]:
+    """
+    The error answer to a request the hook did not admit (status and headers set), counted
+    as ``auth_refused`` (logged at debug) or, when the hook raised, as ``auth_error``
+    (the error itself was logged when it was caught).
+    """
+    if verdict.crashed:
+        service.refusals[_service.AUTH_ERROR] += 1
+    else:
         because = f": {verdict.reason}" if verdict.reason else ""
-        service.log("debug", "refusing a session: the authenticate hook refused it" + because)
+        service.refused(
+            _service.AUTH_REFUSED,
+            "refusing a session: the authenticate hook refused it" + because,
+            request=request,
+        )
     return error(request, verdict.status, verdict.message)
 
 
@@ -151,14 +182,15 @@ def refuse_late(request: Request, service: SessionService) -> bytes:
     After the hook admitted a new session late: the 503 answer if the service may no longer
     open one (it started draining, or ``max_sessions`` were reached meanwhile), else ``b""``.
     """
-    from .._core.service import DRAINING, MAX_SESSIONS
-
     if service.draining:
-        service.refusals[DRAINING] += 1
+        service.refused(_service.DRAINING, "refusing a new session: draining", request=request)
         return error(request, 503, "Server shutting down.")
     if service.full():
-        service.refusals[MAX_SESSIONS] += 1
-        service.log("debug", "refusing a new session: max_sessions reached meanwhile")
+        service.refused(
+            _service.MAX_SESSIONS,
+            "refusing a new session: max_sessions reached meanwhile",
+            request=request,
+        )
         return error(request, 503, "Too many sessions.")
     return b""
 
@@ -177,12 +209,19 @@ def same_host(session: Session, request: Request, service: SessionService) -> bo
     """
     Whether ``request`` may use ``session``: always, unless ``bind_session_to_host`` is on
     and the request comes from another client host than the one that opened the session
-    (hosts after ``trusted_proxies`` resolution; ports are never compared).
+    (hosts after ``trusted_proxies`` resolution; ports are never compared). A refusal is
+    counted (``foreign_host``) and logged, with the session and the request's client.
     """
     options = service.options
     if not options.bind_session_to_host:
         return True
-    if host_key(session.getPeer()) == host_key(client_address(request, options)):
+    client = client_address(request, options)
+    if host_key(session.getPeer()) == host_key(client):
         return True
-    service.log("debug", "refusing a request for a session opened from another host")
+    service.refused(
+        _service.FOREIGN_HOST,
+        "refusing a request for a session opened from another host",
+        session,
+        sockjs_client=peer_text(client),
+    )
     return False

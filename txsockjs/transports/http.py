@@ -273,7 +273,7 @@ class ReceiveResource(SockJSLeaf):
         options = self.options
         if not ids_within(request, options.max_session_id_length):
             return not_found(request)
-        foreign = refuse_origin(request, self.service)
+        foreign = refuse_origin(request, self.service, count=opening)
         if foreign:
             return foreign
         callback = b""
