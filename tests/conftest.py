@@ -58,3 +58,18 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _txsockjs_log_level() -> Iterator[None]:
+    """
+    Give back the level of the txsockjs events after each test: starting the service
+    that ``twistd sockjs`` makes sets it for the process (``--log-level``, info by default).
+    """
+    from txsockjs._core import events as _events
+
+    level = _events.log_level()
+    try:
+        yield
+    finally:
+        _events.set_log_level(level)

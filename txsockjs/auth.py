@@ -33,6 +33,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._core.events import OBSERVER
 from ._core.info import ConnectRequest
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
     "Refused",
 ]
 
-_log = Logger()
+_log = Logger(observer=OBSERVER)
 
 #: Close code and reason of a session whose token :class:`FirstMessageAuth` refused (or
 #: whose check raised; the error is logged).

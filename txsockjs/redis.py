@@ -57,11 +57,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ._core.events import OBSERVER
 from .channels import IChannelBridge
 
 __all__ = ["RedisBridge", "RedisURL", "parseRedisURL"]
 
-_log = Logger()
+_log = Logger(observer=OBSERVER)
 
 #: Defaults of :class:`RedisBridge`.
 QUEUE_LIMIT = 1000

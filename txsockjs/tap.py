@@ -22,13 +22,21 @@ from twisted.python import reflect, usage
 from twisted.web.resource import IResource, Resource
 from twisted.web.static import File
 
+from txsockjs._core.events import LEVELS, ServingLog, set_log_level
 from txsockjs._core.options import OptionSpec, SockJSOptions, option_specs
 from txsockjs._web.prefix import PrefixTree, mount, normalize_prefix
 
 if TYPE_CHECKING:
     from txsockjs.channels import Channels
 
-__all__ = ["Options", "buildRoot", "demoChannels", "makeService", "resolveFactory"]
+__all__ = [
+    "Options",
+    "buildRoot",
+    "demoChannels",
+    "makeService",
+    "resolveFactory",
+    "servedPaths",
+]
 
 
 def _describe(spec: OptionSpec) -> str:
@@ -173,6 +181,13 @@ class Options(usage.Options):
             "Serve Prometheus metrics of the SockJS services at this path, e.g. /metrics "
             "(needs prometheus-client: pip install txsockjs[metrics]).",
         ],
+        [
+            "log-level",
+            None,
+            "info",
+            "Lowest severity of the txsockjs events logged: debug (adds one event per "
+            "session opened, closed or refused), info or error.",
+        ],
     ]
 
     optFlags: list[list[str | None]] = [
@@ -302,6 +317,8 @@ class Options(usage.Options):
                 )
         if self["metrics"] is not None:
             self._checkMetrics(self["metrics"])
+        if self["log-level"] not in LEVELS:
+            raise usage.UsageError(f"--log-level {self['log-level']}: one of {', '.join(LEVELS)}")
         options = self._sockjsOptionValues()
         try:
             SockJSOptions.from_kwargs(**options)
@@ -416,10 +433,49 @@ class _CloseOnStop(Service):
         return drained
 
 
+def servedPaths(config: Options) -> list[tuple[str, str]]:
+    """
+    What ``twistd sockjs`` serves and where, as logged at startup: ``(what, path)`` pairs
+    such as ``("SockJS echo service", "/echo")``, ``("demo page", "/")``.
+    """
+    prefix: str = config["prefix"]
+    paths: list[tuple[str, str]] = []
+    if config.factory is None:
+        paths.append(("SockJS echo service", prefix))
+        paths.append(("SockJS demo chat", DEMO_CHAT_PREFIX))
+        if config["static"] is None:
+            paths.append(("demo page", "/"))
+    else:
+        paths.append((f"SockJS service of {config['factory']}", prefix))
+    if config["static"] is not None:
+        paths.append((f"files of {config['static']}", "/"))
+    if config["metrics"] is not None:
+        paths.append(("Prometheus metrics", config["metrics"]))
+    return paths
+
+
+class _StartupLog(ServingLog):
+    """
+    Started after the listening services: sets the level of the txsockjs events
+    (``--log-level``), then logs each URL served once its port listens.
+    """
+
+    def __init__(
+        self, listening: list[IService], paths: list[tuple[str, str]], logLevel: str
+    ) -> None:
+        super().__init__(listening, paths)
+        self.logLevel = logLevel
+
+    def startService(self) -> None:
+        set_log_level(self.logLevel)
+        super().startService()
+
+
 def makeService(config: Options) -> IService:
     """
     Make the service ``twistd sockjs`` runs: one listening service per ``--listen``, all
-    serving one site; stopping it closes every SockJS session.
+    serving one site; starting it sets the level of the txsockjs events (``--log-level``)
+    and logs each URL served once listening; stopping it closes every SockJS session.
     """
     from txsockjs import SockJSResource, SockJSSite
 
@@ -444,7 +500,11 @@ def makeService(config: Options) -> IService:
         access_log=bool(config["access-log"]),
     )
     service = MultiService()
+    listening: list[IService] = []
     for description in config["listen"]:
-        strports.service(description, site, reactor=config.reactor()).setServiceParent(service)
+        listener = strports.service(description, site, reactor=config.reactor())
+        listener.setServiceParent(service)
+        listening.append(listener)
+    service.addService(_StartupLog(listening, servedPaths(config), config["log-level"]))
     service.addService(_CloseOnStop(made, channels))
     return service

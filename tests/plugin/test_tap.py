@@ -164,6 +164,8 @@ def test_everyFlag() -> None:
         ["--factory=os.getcwd"],
         ["--factory=builtins.ZeroDivisionError"],
         ["--prefix=/chat"],
+        ["--log-level=trace"],
+        ["--log-level=warn"],
         ["unexpected-argument"],
     ],
 )
@@ -261,7 +263,7 @@ def test_makeServiceListensOnEveryEndpoint() -> None:
     options.parseOptions(["--listen=tcp:8123", "--listen=tcp:8124:interface=127.0.0.1"])
     service = tap.makeService(options)
     children = list(service)
-    assert len(children) == 3
+    assert len(children) == 4
     assert all(isinstance(svc, StreamServerEndpointService) for svc in children[:2])
     service.startService()
     try:
@@ -292,3 +294,92 @@ def test_versionNamesTxsockjs(capsys: Any) -> None:
         parse("--version")
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith(f"txsockjs {__version__} (Twisted ")
+
+
+def test_logLevelFlag() -> None:
+    assert parse()["log-level"] == "info"
+    for level in ("debug", "info", "error"):
+        assert parse(f"--log-level={level}")["log-level"] == level
+    assert "debug, info, error" in usageError("--log-level=verbose")
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "error"])
+def test_startingSetsTheLevelOfTheTxsockjsEvents(level: str) -> None:
+    from txsockjs._core import events as _events
+
+    argv = [] if level == "info" else [f"--log-level={level}"]
+    service = tap.makeService(parse(*argv))
+    # Making the service changes nothing; starting it does.
+    assert _events.log_level() == "debug"
+    service.startService()
+    try:
+        assert _events.log_level() == level
+    finally:
+        service.stopService()
+
+
+def test_servedPaths(tmp_path: Any) -> None:
+    assert tap.servedPaths(parse()) == [
+        ("SockJS echo service", "/echo"),
+        ("SockJS demo chat", "/chat"),
+        ("demo page", "/"),
+    ]
+    assert tap.servedPaths(parse("--prefix=/e", "--metrics=/m", f"--static={tmp_path}")) == [
+        ("SockJS echo service", "/e"),
+        ("SockJS demo chat", "/chat"),
+        (f"files of {tmp_path}", "/"),
+        ("Prometheus metrics", "/m"),
+    ]
+    assert tap.servedPaths(parse("--factory=twisted.protocols.wire.Echo")) == [
+        ("SockJS service of twisted.protocols.wire.Echo", "/"),
+    ]
+
+
+def test_startupLogsEachURLOnceListening(tmp_path: Any) -> None:
+    from twisted.logger import LogLevel, capturedLogs, formatEvent
+
+    socket = tmp_path / "s.sock"
+    options = parse(
+        "--listen=tcp:8123:interface=127.0.0.1",
+        f"--listen=unix:{socket}",
+        "--metrics=/metrics",
+    )
+    service = tap.makeService(options)
+    with capturedLogs() as events:
+        service.startService()
+    try:
+        serving = [e for e in events if e.get("sockjs_event") == "serving"]
+        assert all(e["log_level"] == LogLevel.info for e in serving)
+        # MemoryReactorClock's TCP ports report 0.0.0.0 whatever the interface.
+        unix = "http+unix://" + str(socket).replace("/", "%2F")
+        assert [formatEvent(e) for e in serving] == [
+            "serving: SockJS echo service at http://0.0.0.0:8123/echo",
+            "serving: SockJS demo chat at http://0.0.0.0:8123/chat",
+            "serving: demo page at http://0.0.0.0:8123/",
+            "serving: Prometheus metrics at http://0.0.0.0:8123/metrics",
+            f"serving: SockJS echo service at {unix}/echo",
+            f"serving: SockJS demo chat at {unix}/chat",
+            f"serving: demo page at {unix}/",
+            f"serving: Prometheus metrics at {unix}/metrics",
+        ]
+    finally:
+        service.stopService()
+
+
+def test_listeningFailingAtStartupStopsIt() -> None:
+    """As twistd starts it: the error is raised at once, and no URL is logged."""
+    from twisted.internet.error import CannotListenError
+    from twisted.logger import capturedLogs
+
+    class Refusing(MemoryReactorClock):
+        def listenTCP(
+            self, port: int, factory: Any, backlog: int = 50, interface: str = ""
+        ) -> Any:
+            raise CannotListenError(interface, port, OSError("in use"))
+
+    options = tap.Options(reactor=Refusing())
+    options.parseOptions(["--listen=tcp:8123"])
+    service = tap.makeService(options)
+    with capturedLogs() as events, pytest.raises(CannotListenError):
+        service.startService()
+    assert [e for e in events if e.get("sockjs_event") == "serving"] == []

@@ -12,6 +12,7 @@ from sockjs_helpers import ServerProcess, XHRSession, info, request, run, twistd
 TWISTD = twistd()
 COMMON = ["-n", "--pidfile=", "--logfile=-"]
 LOCAL = "--listen=tcp:0:interface=127.0.0.1"
+STARTED = r"starting on (\d+)"
 
 
 def test_helpListsEveryOption() -> None:
@@ -69,6 +70,9 @@ def test_demoServer() -> None:
     with ServerProcess(TWISTD + COMMON + ["sockjs", LOCAL]) as server:
         port = server.port(r"starting on (\d+)")
         origin = f"http://127.0.0.1:{port}"
+        # The URLs served, logged once listening, with the port it got.
+        for what, path in [("SockJS echo service", "/echo"), ("demo page", "/")]:
+            server.waitFor(rf"\[txsockjs#info\] serving: {what} at {origin}{path}$")
 
         assert info(f"{origin}/echo")["websocket"] is True
 
@@ -87,6 +91,46 @@ def test_demoServer() -> None:
         alice.send("hi from alice")
         assert "hi from alice" in bob.receiveUntil(lambda got: "hi from alice" in got)
         assert "hi from alice" in alice.receiveUntil(lambda got: "hi from alice" in got)
+
+
+def _sessionThenMarker(server: ServerProcess, origin: str) -> list[str]:
+    """
+    Open a session, echo, then make one more request and wait for its access log line:
+    every line the session logged is printed before it. Returns the lines so far.
+    """
+    session = XHRSession(f"{origin}/echo")
+    session.send("hello")
+    assert session.receive(1) == ["hello"]
+    request(f"{origin}/echo/info?marker")
+    server.waitFor(r'"GET /echo/info\?marker HTTP/1.1" 200')
+    return list(server.lines)
+
+
+def test_debugEventsOnlyWithLogLevelDebug() -> None:
+    """
+    By default (info) no session event is logged; with --log-level=debug each session's
+    opening is, and so is each refused request. Refusals by the origin policy are counted.
+    """
+    args = TWISTD + COMMON + ["sockjs", LOCAL, "--access-log"]
+    with ServerProcess(args) as server:
+        origin = f"http://127.0.0.1:{server.port(STARTED)}"
+        lines = _sessionThenMarker(server, origin)
+        assert not [line for line in lines if "[txsockjs#debug]" in line], lines
+    allowed = "--allow-origin=https://app.example.com"
+    debug = args + ["--log-level=debug", allowed, "--metrics=/metrics"]
+    with ServerProcess(debug) as server:
+        origin = f"http://127.0.0.1:{server.port(STARTED)}"
+        lines = _sessionThenMarker(server, origin)
+        assert [line for line in lines if "[txsockjs#debug] session_opened " in line], lines
+        status, _, _ = request(
+            f"{origin}/echo/000/abc/xhr", b"", "POST", headers={"Origin": "https://evil.example"}
+        )
+        assert status == 403
+        server.waitFor(r"\[txsockjs#debug\] refused .*refusal=foreign_origin")
+        _, _, metrics = request(f"{origin}/metrics")
+        assert b'sockjs_refusals_total{reason="foreign_origin",service="/echo"} 1.0' in metrics, (
+            metrics
+        )
 
 
 def test_factoryWithOptionsAndStatic(tmp_path: object) -> None:

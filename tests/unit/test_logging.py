@@ -297,8 +297,8 @@ def test_startup_urls_one_event_each(logged: Sequence[LogEvent]) -> None:
     events = named(logged, "serving")
     # MemoryReactor's ports report 0.0.0.0 whatever the interface.
     assert [formatEvent(e) for e in events] == [
-        "serving url=http://0.0.0.0:8080/echo: SockJS service",
-        "serving url=http://0.0.0.0:8080/: demo page",
+        "serving: SockJS service at http://0.0.0.0:8080/echo",
+        "serving: demo page at http://0.0.0.0:8080/",
     ]
     assert all(e["log_level"] == LogLevel.info for e in events)
     listening.stopService()
@@ -322,3 +322,134 @@ def test_serving_log_service_after_the_listeners(logged: Sequence[LogEvent]) -> 
 
 def test_tls_urls() -> None:
     assert _events.base_url(IPv4Address("TCP", "1.2.3.4", 443), tls=True) == "https://1.2.3.4:443"
+
+
+# -- the level of the txsockjs events (twistd sockjs --log-level) -------------------------------
+
+
+def test_log_level_default_and_bad_names() -> None:
+    assert _events.log_level() == "debug"
+    for severity in ("info", "error", "debug"):
+        _events.set_log_level(severity)
+        assert _events.log_level() == severity
+    with pytest.raises(ValueError, match="trace"):
+        _events.set_log_level("trace")
+    assert _events.log_level() == "debug"
+
+
+class _Counting:
+    """Stands in for the events' Logger: counts the events made."""
+
+    def __init__(self) -> None:
+        self.made: list[LogLevel] = []
+
+    def emit(self, level: LogLevel, format: str, **fields: Any) -> None:
+        self.made.append(level)
+
+    def failure(self, format: str, failure: Failure, level: LogLevel, **fields: Any) -> None:
+        self.made.append(level)
+
+
+def _open_and_time_out(service: Service) -> None:
+    """A session opened, polled again, then let time out: two debug events."""
+    service.http.post("/s/0/a/xhr")
+    service.http.send("/s/0/a/xhr_send", "hello")
+    service.turn()
+    service.http.post("/s/0/a/xhr")
+    service.clock.advance(3600)
+
+
+def test_debug_events_below_the_level_are_not_even_made(
+    make_service: Callable[..., Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = _Counting()
+    monkeypatch.setattr(_events, "_log", counting)
+    service = make_service()
+    _open_and_time_out(service)
+    assert counting.made == [LogLevel.debug, LogLevel.debug]  # opened, closed
+    _events.set_log_level("info")
+    counting.made.clear()
+    formats = dict(_events._FORMATS)
+    _open_and_time_out(service)
+    assert counting.made == []
+    # Not formatted either: no format was made or looked up for them.
+    assert _events._FORMATS == formats
+    _events.emit(_events.SEND_BUFFER_FULL, None)
+    _events.set_log_level("error")
+    _events.emit(_events.SEND_BUFFER_FULL, None)
+    _events.emit(_events.PROTOCOL_ERROR, None, Failure(RuntimeError("x")))
+    assert counting.made == [LogLevel.info, LogLevel.error]
+
+
+def test_the_hook_gets_every_event_whatever_the_level(
+    make_service: Callable[..., Service], logged: Sequence[LogEvent]
+) -> None:
+    at_debug, at_info = Hook(), Hook()
+    _open_and_time_out(make_service(log=at_debug))
+    assert len(named(logged, "session_opened")) == 1
+    _events.set_log_level("info")
+    _open_and_time_out(make_service(log=at_info))
+    # twisted.logger saw the second session neither opened nor closed ...
+    assert len(named(logged, "session_opened")) == len(named(logged, "session_closed")) == 1
+    # ... the hook saw both sessions alike (their hashes differ: the same id, one per line).
+    assert [severity for severity, _ in at_info.lines] == ["debug", "debug"]
+    assert [line.split()[0] for _, line in at_info.lines] == ["session_opened", "session_closed"]
+    assert [line.split()[0] for _, line in at_debug.lines] == ["session_opened", "session_closed"]
+
+
+def test_refusals_below_the_level_reach_only_the_hook(
+    make_service: Callable[..., Service], logged: Sequence[LogEvent]
+) -> None:
+    _events.set_log_level("info")
+    hook = Hook()
+    service = make_service(max_sessions=1, log=hook)
+    service.http.post("/s/0/a/xhr")
+    assert service.http.post("/s/0/b/xhr").response.status == 503
+    assert named(logged, "refused") == []
+    assert hook.lines[-1] == ("debug", "refusing a new session: max_sessions")
+
+
+def test_the_level_filters_every_txsockjs_logger(logged: Sequence[LogEvent]) -> None:
+    from twisted.logger import Logger
+
+    from txsockjs import redis
+
+    assert redis._log.observer is _events.OBSERVER
+    own = Logger(namespace="txsockjs.redis", observer=_events.OBSERVER)
+    with capturedLogs() as everything:
+        _events.set_log_level("error")
+        own.info("dropped")
+        own.warn("dropped too")
+        own.error("kept")
+        Logger(namespace="elsewhere", observer=_events.OBSERVER).debug("not ours: kept")
+        _events.set_log_level("debug")
+        own.debug("kept again")
+    assert [e["log_format"] for e in everything] == ["kept", "not ours: kept", "kept again"]
+
+
+def test_no_url_when_listening_fails_later(logged: Sequence[LogEvent]) -> None:
+    """An endpoint that fails to listen after ``startService``: the error, and no URL."""
+    from twisted.application.internet import StreamServerEndpointService
+    from twisted.application.service import MultiService
+    from twisted.internet.defer import Deferred
+    from twisted.internet.error import CannotListenError
+
+    class Later:
+        def __init__(self) -> None:
+            self.waiting: Deferred[Any] = Deferred()
+
+        def listen(self, factory: Any) -> Deferred[Any]:
+            return self.waiting
+
+    endpoint = Later()
+    parent = MultiService()
+    listening = StreamServerEndpointService(endpoint, Site(None))
+    listening.setServiceParent(parent)
+    parent.addService(_events.ServingLog(list(parent), [("demo page", "/")]))
+    parent.startService()
+    endpoint.waiting.errback(CannotListenError("", 8080, OSError("in use")))
+    # Twisted logged the error and left None; announcing the URLs raised nothing after it.
+    outcome: list[Any] = []
+    listening._waitingForPort.addBoth(outcome.append)
+    assert outcome == [None]
+    assert named(logged, "serving") == []

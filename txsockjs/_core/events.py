@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.interfaces import IAddress
-from twisted.logger import Logger, LogLevel, formatEvent
+from twisted.logger import (
+    FilteringLogObserver,
+    Logger,
+    LogLevel,
+    LogLevelFilterPredicate,
+    formatEvent,
+    globalLogPublisher,
+)
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
@@ -32,10 +39,43 @@ if TYPE_CHECKING:
 #: Every txsockjs event is emitted under this namespace (filter on it).
 NAMESPACE = "txsockjs"
 
-_log = Logger(namespace=NAMESPACE)
-
 #: The ``log`` hook's severities, as :mod:`twisted.logger` levels.
 LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "error": LogLevel.error}
+
+#: Which events of txsockjs's loggers reach :mod:`twisted.logger`'s observers: every one
+#: unless :func:`set_log_level` raised the level of the ``txsockjs`` namespace.
+LOG_FILTER = LogLevelFilterPredicate(defaultLogLevel=LogLevel.debug)
+#: The observer of every txsockjs ``Logger``: the global publisher, behind
+#: :data:`LOG_FILTER`.
+OBSERVER = FilteringLogObserver(globalLogPublisher, [LOG_FILTER])
+
+_log = Logger(namespace=NAMESPACE, observer=OBSERVER)
+
+#: The severities :func:`emit` does not send to :mod:`twisted.logger` (it does not even
+#: make their event): those below the level :func:`set_log_level` set.
+_unlogged: frozenset[str] = frozenset()
+
+
+def set_log_level(severity: str) -> None:
+    """
+    Log the txsockjs events (the ``txsockjs`` namespace) at ``severity`` and above only:
+    ``"debug"`` (every event, the default), ``"info"`` or ``"error"``. Those below are
+    dropped before an event is made for them; the ``log`` option's hook still gets every
+    one. ``twistd sockjs --log-level`` calls it.
+    """
+    global _unlogged
+    level = LEVELS.get(severity)
+    if level is None:
+        raise ValueError(f"log level {severity!r}: one of {', '.join(LEVELS)}")
+    LOG_FILTER.setLogLevelForNamespace(NAMESPACE, level)
+    order = list(LEVELS)
+    _unlogged = frozenset(order[: order.index(severity)])
+
+
+def log_level() -> str:
+    """The lowest severity of the txsockjs events logged (see :func:`set_log_level`)."""
+    return next(name for name in LEVELS if name not in _unlogged)
+
 
 #: A per-process key for the session hashes, so that a log gives no way to test guesses of
 #: a session id.
@@ -84,7 +124,7 @@ LIVENESS_TIMEOUT = Event(
 #: ``reason`` of ``sockjs_refusals_total``).
 REFUSED = Event("refused", "debug", "{sockjs_message}")
 #: ``twistd sockjs`` serves ``sockjs_url``: one event per URL at startup.
-SERVING = Event("serving", "info", "{sockjs_what}")
+SERVING = Event("serving", "info", "{sockjs_what} at {sockjs_url}")
 #: Anything else txsockjs says (the text of :meth:`SessionService.log` calls).
 MESSAGE = Event("message", "info", "{sockjs_message}")
 
@@ -190,7 +230,9 @@ def _make_format(event: Event, fields: dict[str, Any]) -> str:
 
 
 #: Fields said in an event's text rather than as ``key=value``.
-_FREE_TEXT = frozenset({"sockjs_message", "sockjs_error", "sockjs_event", "sockjs_what"})
+_FREE_TEXT = frozenset(
+    {"sockjs_message", "sockjs_error", "sockjs_event", "sockjs_what", "sockjs_url"}
+)
 
 
 def emit(
@@ -207,16 +249,20 @@ def emit(
         message is the ``sockjs_error`` field.
     :param fields: the event's fields, ``sockjs_`` names (see :data:`CONTEXT_FIELDS`).
     """
+    logged = event.severity not in _unlogged
+    if not logged and hook is None:
+        return
     if failure is not None:
         kind = failure.type.__name__ if failure.type is not None else "Exception"
         fields.setdefault("sockjs_error", f"{kind}: {failure.getErrorMessage()}")
     log_format = _format(event, fields)
     fields["sockjs_event"] = event.name
-    level = LEVELS[event.severity]
-    if failure is not None:
-        _log.failure(log_format, failure, level, **fields)
-    else:
-        _log.emit(level, log_format, **fields)
+    if logged:
+        level = LEVELS[event.severity]
+        if failure is not None:
+            _log.failure(log_format, failure, level, **fields)
+        else:
+            _log.emit(level, log_format, **fields)
     if hook is not None:
         if event.text == "{sockjs_message}":
             # Free text: the hook gets the text alone, as it always has.
@@ -273,6 +319,8 @@ def log_serving(listening: Iterable[Any], paths: Sequence[tuple[str, str]]) -> N
         tls = "SSL" in type(endpoint).__name__ or "TLS" in type(endpoint).__name__
 
         def announce(port: Any, tls: bool = tls) -> Any:
+            if port is None:
+                return port  # it failed to listen: the service logged why
             base = base_url(port.getHost(), tls)
             for what, path in paths:
                 emit(SERVING, None, sockjs_url=base + path, sockjs_what=what)

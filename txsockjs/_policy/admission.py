@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Request
 
 from .._core import service as _service
-from .._core.events import peer_text
+from .._core.events import OBSERVER, peer_text
 from .._core.info import client_address, connect_request, host_key
 from .._web.responses import error
 from ..auth import Refused
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .._core.service import SessionService
     from .._core.session import Session
 
-_log = Logger()
+_log = Logger(observer=OBSERVER)
 
 #: The answer to a request from a page whose origin the policy refuses.
 FOREIGN_ORIGIN = (403, "Origin not allowed.")

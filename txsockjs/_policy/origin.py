@@ -21,7 +21,9 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
-_log = Logger()
+from .._core.events import OBSERVER
+
+_log = Logger(observer=OBSERVER)
 
 #: An ``allowed_origins`` callable: given the request's ``Origin`` (``"null"`` included),
 #: whether that page may use the service.
