@@ -370,10 +370,16 @@ def test_debug_events_below_the_level_are_not_even_made(
     _events.set_log_level("info")
     counting.made.clear()
     formats = dict(_events._FORMATS)
+    contexts: list[Any] = []
+    context = _events.session_context
+    monkeypatch.setattr(
+        _events, "session_context", lambda session: contexts.append(session) or context(session)
+    )
     _open_and_time_out(service)
     assert counting.made == []
-    # Not formatted either: no format was made or looked up for them.
+    # Not formatted either: no format was made or looked up, no field (a hash) computed.
     assert _events._FORMATS == formats
+    assert contexts == []
     _events.emit(_events.SEND_BUFFER_FULL, None)
     _events.set_log_level("error")
     _events.emit(_events.SEND_BUFFER_FULL, None)

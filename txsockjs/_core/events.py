@@ -72,6 +72,15 @@ def set_log_level(severity: str) -> None:
     _unlogged = frozenset(order[: order.index(severity)])
 
 
+def wanted(severity: str, hook: Callable[[str, str], None] | None) -> bool:
+    """
+    Whether an event at ``severity`` goes anywhere: to :mod:`twisted.logger` (it is not
+    below the level :func:`set_log_level` set) or to ``hook``. When not, its caller need not
+    even gather its fields.
+    """
+    return hook is not None or severity not in _unlogged
+
+
 def log_level() -> str:
     """The lowest severity of the txsockjs events logged (see :func:`set_log_level`)."""
     return next(name for name in LEVELS if name not in _unlogged)

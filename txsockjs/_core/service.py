@@ -400,8 +400,10 @@ class SessionService(Service):
         :param fields: more fields, named ``sockjs_...``; one named ``sockjs_refusal`` makes
             it a ``refused`` event.
         """
-        context = self._context(session, request)
-        _events.emit_message(severity, message, self.options.log, **context, **fields)
+        hook = self.options.log
+        if _events.wanted(severity, hook):
+            context = self._context(session, request)
+            _events.emit_message(severity, message, hook, **context, **fields)
 
     def refused(
         self,
@@ -431,8 +433,10 @@ class SessionService(Service):
         Log one occurrence of ``kind`` (see :mod:`txsockjs._core.events`), about ``session`` or
         ``request`` if given, once through :mod:`twisted.logger` and the ``log`` hook.
         """
-        context = self._context(session, request)
-        _events.emit(kind, self.options.log, failure, **context, **fields)
+        hook = self.options.log
+        if _events.wanted(kind.severity, hook):
+            context = self._context(session, request)
+            _events.emit(kind, hook, failure, **context, **fields)
 
     def _context(self, session: Session | None, request: IRequest | None) -> dict[str, str]:
         if session is not None:
