@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import tcp
-from twisted.web.http import Request
+from twisted.web import http
+from twisted.web.http import HTTPChannel, Request
 
 #: The Twisted releases these helpers were read against (oldest, newest).
 CHECKED_VERSIONS = ("24.7.0", "26.10.0")
@@ -23,6 +24,16 @@ PRIVATE_NAMES = (
     "Request._parsePOSTFormSubmission",
     "Request._disconnected",
     "tcp.Server._tempDataBuffer",
+    # The lean request path's channel (txsockjs._web.lean.LeanChannel), an HTTPChannel
+    # subclass, reads and sets these as HTTPChannel itself does between two requests.
+    "HTTPChannel._HTTPChannel__first_line",
+    "HTTPChannel._handlingRequest",
+    "HTTPChannel._savedTimeOut",
+    "HTTPChannel._waitingForTransport",
+    "HTTPChannel._networkProducer",
+    "HTTPChannel._optimisticEagerReadSize",
+    "LineReceiver._buffer",
+    "http._GenericHTTPChannelProtocol",
 )
 
 
@@ -67,3 +78,26 @@ def write_now(transport: Any, data: bytes) -> None:
                 return
             data = data[sent:]
     transport.write(data)
+
+
+def between_requests(channel: HTTPChannel) -> bool:
+    """
+    Whether ``channel`` is between two requests: nothing of a next request read yet, no
+    request being answered, the connection persistent.
+    """
+    return bool(
+        not channel._handlingRequest
+        and channel.line_mode
+        and not channel._buffer
+        and channel.persistent
+        and not channel.requests
+        and channel._HTTPChannel__first_line == 1  # type: ignore[attr-defined]
+    )
+
+
+def http_channel_wrapper() -> Any:
+    """
+    The wrapper twisted.web puts around each ``HTTPChannel`` so that a TLS connection can
+    negotiate HTTP/2 (``None`` if this Twisted has none).
+    """
+    return getattr(http, "_GenericHTTPChannelProtocol", None)

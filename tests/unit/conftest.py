@@ -40,7 +40,7 @@ class Recorder(Protocol):
 class Service:
     """A SockJS service mounted at /s, with its clock, its protocols and an HTTP client."""
 
-    def __init__(self, **options: Any):
+    def __init__(self, lean: bool = False, **options: Any):
         self.clock = Clock()
         self.protocols: list[Recorder] = []
         recorder = type("R", (Recorder,), {"instances": self.protocols})
@@ -48,7 +48,7 @@ class Service:
         self.resource = SockJSResource(self.factory, reactor=self.clock, **options)
         root = Resource()
         root.putChild(b"s", self.resource)
-        self.http = FakeHTTP(root)
+        self.http = FakeHTTP(root, lean=lean)
 
     @property
     def protocol(self) -> Recorder:
@@ -66,12 +66,17 @@ class Service:
         assert self.clock.getDelayedCalls() == []
 
 
-@pytest.fixture
-def make_service() -> Iterator[Callable[..., Service]]:
+@pytest.fixture(params=[False, True], ids=["site", "lean"])
+def make_service(request: pytest.FixtureRequest) -> Iterator[Callable[..., Service]]:
+    """
+    Makes services; each test runs twice: through a plain ``Site`` and through a
+    ``SockJSSite``, whose channels answer what they recognise on the lean request path.
+    """
     made: list[Service] = []
+    lean: bool = request.param
 
     def make(**options: Any) -> Service:
-        service = Service(**options)
+        service = Service(lean=lean, **options)
         made.append(service)
         return service
 

@@ -16,6 +16,8 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from txsockjs import SockJSSite
+
 
 @dataclasses.dataclass
 class Response:
@@ -99,10 +101,19 @@ class Exchange:
 
 
 class FakeHTTP:
-    """Sends requests to ``root`` through a real Site; ``clock`` drives the Site's timers."""
+    """
+    Sends requests to ``root`` through a real Site; ``clock`` drives the Site's timers.
 
-    def __init__(self, root: Resource):
-        self.site = Site(root, reactor=Clock())
+    :param lean: a :class:`~txsockjs.SockJSSite` (whose channels take the lean request path,
+        ``txsockjs._web.lean``) rather than a plain ``Site``; its body limit is set beyond
+        any test's, so that the services' own limits answer.
+    """
+
+    def __init__(self, root: Resource, lean: bool = False):
+        if lean:
+            self.site: Site = SockJSSite(root, max_body_bytes=1 << 30, reactor=Clock())
+        else:
+            self.site = Site(root, reactor=Clock())
 
     def request(
         self,

@@ -226,6 +226,13 @@ class SessionService(Service):
         self.refused(reason, f"refusing a send: {reason}", session)
         return text
 
+    def send_refusable(self, session: Session) -> bool:
+        """Whether :meth:`refuse_send` would refuse a send to ``session``; nothing counted."""
+        return (
+            self._pending_sends.get(session, 0) >= self.options.max_pending_sends
+            or session.inbox_full()
+        )
+
     def send_waits(self, session: Session, waiting: Deferred[None]) -> None:
         """
         A send request to ``session`` waits until ``waiting`` fires (its messages are

@@ -15,6 +15,7 @@ from twisted.web.server import Site
 
 from .._core.checks import check_prefix
 from .._core.options import SockJSOptions
+from .lean import lean_channel_protocol
 from .prefix import PrefixTree
 from .request import body_limited_request
 from .resource import SockJSResource
@@ -39,6 +40,10 @@ class SockJSSite(Site):
         super().__init__(resource, **kwargs)  # type: ignore[no-untyped-call]
         self.requestFactory = body_limited_request(max_body_bytes)
         self.accessLog = access_log
+
+    #: Channels that answer SockJS's session requests on the lean path
+    #: (:mod:`txsockjs._web.lean`); everything else as any twisted.web site does.
+    protocol = lean_channel_protocol
 
     def log(self, request: Any) -> None:
         """Write the access log line of ``request``, if ``access_log`` is on."""

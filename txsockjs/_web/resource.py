@@ -37,6 +37,7 @@ from ..transports.http import (
 )
 from ..transports.websocket import WebSocketResource
 from .leaf import SockJSLeaf
+from .lean import LeanHandler
 from .responses import HTML, JSON, TEXT_PLAIN, cache_forever, cors, error, no_cache, not_found
 
 _IFRAME = re.compile(rb"iframe[0-9a-z._-]*\.html\Z")
@@ -213,6 +214,13 @@ class SockJSResource(Resource):
         if options.enabled("websocket"):
             transports[b"websocket"] = WebSocketResource(service, raw=False)
         self._transports = transports
+        #: The handlers of the lean request path (see :mod:`txsockjs._web.lean`) by
+        #: transport path segment.
+        self.lean_handlers: dict[bytes, LeanHandler] = {}
+        for path, transport in transports.items():
+            handler = getattr(transport, "lean", None)
+            if handler is not None:
+                self.lean_handlers[path] = handler
 
     def render(self, request: Request) -> bytes | int:
         """The service's own URL answers the greeting."""

@@ -9,8 +9,10 @@ import time
 from twisted.web.http import datetimeToString
 from twisted.web.iweb import IRequest
 from twisted.web.server import Request
+from twisted.web.server import version as server_version
 
 from .._core.options import SockJSOptions
+from .lean import http_date
 
 ONE_YEAR = 365 * 24 * 3600
 NO_CACHE = b"no-store, no-cache, no-transform, must-revalidate, max-age=0"
@@ -100,3 +102,51 @@ def error(request: IRequest, code: int, message: str) -> bytes:
 def _no_default_type(request: IRequest) -> None:
     if isinstance(request, Request):
         request.defaultContentType = None
+
+
+_SERVER = b"Server: " + server_version + b"\r\n"
+_ANY_ORIGIN = b"Vary: Origin\r\nAccess-Control-Allow-Origin: *\r\n"
+_ORIGIN = (
+    b"Vary: Origin\r\nAccess-Control-Allow-Origin: %s\r\n"
+    b"Access-Control-Allow-Credentials: true\r\n"
+)
+_ALLOW_HEADERS = b"Access-Control-Allow-Headers: %s\r\n"
+
+
+class AnswerHead:
+    """
+    The head of one kind of answer of the lean path (see :mod:`txsockjs._web.lean`), built
+    once: the same bytes, header for header, as twisted.web sends for the answer on the
+    ordinary path, with only ``Date`` and the CORS headers filled in per request.
+
+    :param status: e.g. ``b"204 No Content"``.
+    :param before: the header lines between ``Date`` and the CORS headers.
+    :param after: the header lines after the CORS headers, up to the empty line.
+    :param cross_origin: whether the answer has CORS headers (unless ``disable_cors``).
+    """
+
+    __slots__ = ("after", "before", "cors", "start")
+
+    def __init__(
+        self,
+        options: SockJSOptions,
+        status: bytes,
+        before: bytes,
+        after: bytes,
+        cross_origin: bool,
+    ):
+        self.start = b"HTTP/1.1 " + status + b"\r\n" + _SERVER + b"Date: "
+        self.before = b"\r\n" + before
+        self.after = after + b"\r\n"
+        self.cors = cross_origin and not options.disable_cors
+
+    def build(self, headers: dict[bytes, bytes]) -> bytes:
+        """The head for a request with these headers (lowercase names, one value each)."""
+        if not self.cors:
+            return b"%s%s%s%s" % (self.start, http_date(), self.before, self.after)
+        origin = headers.get(b"origin")
+        cors = _ORIGIN % origin if origin else _ANY_ORIGIN
+        wanted = headers.get(b"access-control-request-headers")
+        if wanted:
+            cors += _ALLOW_HEADERS % wanted
+        return b"%s%s%s%s%s" % (self.start, http_date(), self.before, cors, self.after)

@@ -26,6 +26,7 @@ from .._core.framing import (
     script_string,
     valid_callback,
 )
+from .._core.options import SockJSOptions
 from .._core.receiver import IReceiver
 from .._core.service import SessionService
 from .._core.session import Session
@@ -42,12 +43,15 @@ from .._policy.admission import (
 from .._tcp import no_delay
 from .._twisted_adapter import request_gone, write_now
 from .._web.leaf import SockJSLeaf
+from .._web.lean import LeanChannel, LeanHandler
 from .._web.prefix import mount_prefix
 from .._web.request import BodyTooLarge, read_body
 from .._web.responses import (
     HTML,
     JAVASCRIPT,
+    NO_CACHE,
     TEXT_PLAIN,
+    AnswerHead,
     cors,
     error,
     no_cache,
@@ -176,6 +180,87 @@ def _callback(request: Request) -> bytes | str:
     return name
 
 
+#: Channels whose transport a streamed frame may be written to directly.
+_PLAIN_CHANNELS = (HTTPChannel, LeanChannel)
+
+
+def _lean_allowed(options: SockJSOptions, headers: dict[bytes, bytes]) -> bool:
+    """Whether a lean request's origin passes the origin policy (else: the ordinary path)."""
+    policy = options.allowed_origins
+    if not policy.restricted:
+        return True
+    origin = headers.get(b"origin")
+    return origin is None or policy.allows(origin.decode("latin-1"))
+
+
+def _lean_options(options: SockJSOptions) -> bool:
+    """Whether the lean path may serve a service with these options."""
+    return options.jsessionid is False and not options.bind_session_to_host
+
+
+@implementer(IReceiver)
+class LeanPollReceiver:
+    """
+    The receiver of an ``xhr`` poll taken by the lean path: one frame, sent with the head
+    built ahead of time and the end of the chunked body in one write.
+    """
+
+    __slots__ = ("_channel", "_ended", "_head", "_session")
+
+    def __init__(self, channel: LeanChannel, session: Session, head: bytes):
+        self._channel = channel
+        self._session = session
+        self._head: bytes | None = head
+        self._ended = False
+
+    def send_frame(self, frame: bytes) -> bool:
+        head = self._head
+        if head is None or self._ended:
+            return False
+        self._head = None
+        self._channel.lean_write(b"%s%x\r\n%s\n\r\n0\r\n\r\n" % (head, len(frame) + 1, frame))
+        return False
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._channel.lean_write(head + b"0\r\n\r\n")
+        self._channel.lean_done(self)
+
+    def pause_reading(self, paused: bool) -> None:
+        """HTTP receivers read nothing from the client."""
+
+    def lost(self) -> None:
+        """The connection went away before the frame."""
+        if not self._ended:
+            self._ended = True
+            self._session.receiver_lost(self)
+
+
+class _LeanSend:
+    """An ``xhr_send`` taken by the lean path whose messages wait to be delivered."""
+
+    __slots__ = ("_channel", "_gone", "_head")
+
+    def __init__(self, channel: LeanChannel, head: bytes):
+        self._channel = channel
+        self._head = head
+        self._gone = False
+
+    def answer(self, result: object) -> None:
+        if not self._gone:
+            self._gone = True
+            self._channel.lean_write(self._head)
+            self._channel.lean_done(self)
+
+    def lost(self) -> None:
+        self._gone = True
+
+
 @implementer(IReceiver, IPushProducer)
 class HttpReceiver:
     """An HTTP response that frames are written to, one chunk per frame."""
@@ -217,7 +302,7 @@ class HttpReceiver:
         """
         request = self._request
         channel = request.channel
-        if request.startedWriting and type(channel) is HTTPChannel and not request.finished:
+        if request.startedWriting and type(channel) in _PLAIN_CHANNELS and not request.finished:
             request.sentLength += len(data)
             if request.chunked:
                 data = b"%x\r\n%s\r\n" % (len(data), data)
@@ -260,6 +345,41 @@ class ReceiveResource(SockJSLeaf):
         self.methods = (framing.method,)
         if framing.cross_origin and framing.method == b"POST":
             self.preflight_methods = b"OPTIONS, POST"
+        #: The lean path's handler (see :mod:`txsockjs._web.lean`), for xhr polls only.
+        self.lean: LeanHandler | None = None
+        if framing is XHR_POLLING and _lean_options(self.options):
+            self._lean_head = AnswerHead(
+                self.options,
+                b"200 OK",
+                b"Content-Type: %s\r\nCache-Control: %s\r\n" % (framing.content_type, NO_CACHE),
+                b"".join(b"%s: %s\r\n" % header for header in framing.headers)
+                + b"Transfer-Encoding: chunked\r\n",
+                framing.cross_origin,
+            )
+            self.lean = self._lean
+
+    def _lean(
+        self,
+        channel: LeanChannel,
+        server_id: bytes,
+        session_id: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+    ) -> bool:
+        """A poll of an existing session, on the lean path; ``False``: the ordinary one."""
+        options = self.options
+        limit = options.max_session_id_length
+        if len(server_id) > limit or len(session_id) > limit:
+            return False
+        if not _lean_allowed(options, headers):
+            return False
+        session = self.service.get(session_id)
+        if session is None:
+            return False
+        receiver = LeanPollReceiver(channel, session, self._lean_head.build(headers))
+        channel.lean_wait(receiver)
+        session.attach(receiver)
+        return True
 
     def _prepare(self, request: Request, opening: bool) -> bytes | tuple[bytes, Session | None]:
         """
@@ -384,6 +504,53 @@ class SendResource(SockJSLeaf):
         self.name = name
         if name == XHR_SEND_NAME:
             self.preflight_methods = b"OPTIONS, POST"
+        #: The lean path's handler (see :mod:`txsockjs._web.lean`), for xhr_send only.
+        self.lean: LeanHandler | None = None
+        options = self.options
+        if name == XHR_SEND_NAME and _lean_options(options):
+            before = b"Cache-Control: %s\r\n" % NO_CACHE
+            after = b"Content-Type: %s\r\n" % TEXT_PLAIN
+            self._lean_ok = AnswerHead(
+                options, b"204 No Content", before, after + b"Content-Length: 0\r\n", True
+            )
+            self._lean_late = AnswerHead(options, b"204 No Content", before, after, True)
+            self.lean = self._lean
+
+    def _lean(
+        self,
+        channel: LeanChannel,
+        server_id: bytes,
+        session_id: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+    ) -> bool:
+        """An xhr_send to an existing session, on the lean path; ``False``: the ordinary one."""
+        options = self.options
+        if not _lean_allowed(options, headers) or len(body) > options.max_message_bytes:
+            return False
+        service = self.service
+        session = service.get(session_id)
+        if session is None:
+            return False
+        try:
+            messages = decode_payload(body)
+        except PayloadError:
+            return False
+        if service.send_refusable(session):
+            return False
+        service.begin_batch()
+        try:
+            waiting = session.receive(messages)
+        finally:
+            service.end_batch()
+        if waiting is None:
+            channel.lean_write(self._lean_ok.build(headers))
+            return True
+        service.send_waits(session, waiting)
+        pending = _LeanSend(channel, self._lean_late.build(headers))
+        channel.lean_wait(pending)
+        waiting.addCallback(pending.answer)
+        return True
 
     def _payload(self, request: Request) -> bytes:
         body = read_body(request, self.options.max_message_bytes)
