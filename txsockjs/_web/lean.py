@@ -184,8 +184,6 @@ class LeanChannel(HTTPChannel):
         """The request is answered later, by :meth:`lean_done`; the connection waits."""
         self._lean_pending = pending
         self._handlingRequest = True
-        if self.timeOut:
-            self._savedTimeOut = self.setTimeout(None)  # type: ignore[no-untyped-call]
 
     def lean_done(self, pending: LeanPending) -> None:
         """``pending`` is answered: the connection goes on with what arrived meanwhile."""
@@ -193,8 +191,7 @@ class LeanChannel(HTTPChannel):
             return
         self._lean_pending = None
         self._handlingRequest = False
-        if self._savedTimeOut:
-            self.setTimeout(self._savedTimeOut)  # type: ignore[no-untyped-call]
+        self.resetTimeout()  # type: ignore[no-untyped-call]
         if self._lean_paused:
             self._lean_paused = False
             if not self._waitingForTransport:
@@ -203,6 +200,17 @@ class LeanChannel(HTTPChannel):
         if buffered:
             self._lean_buffer = None
             self.dataReceived(b"".join(buffered))
+
+    def timeoutConnection(self) -> None:
+        """
+        The idle timeout ran out: a connection whose request waits for its answer is not
+        idle, so it starts again (HTTPChannel turns it off while it answers a request; the
+        lean path leaves it running rather than cancel and remake it for every poll).
+        """
+        if self._lean_pending is not None:
+            self.setTimeout(self.timeOut)  # type: ignore[no-untyped-call]
+            return
+        super().timeoutConnection()  # type: ignore[no-untyped-call]
 
     def _lean_hold(self, data: bytes) -> None:
         buffered = self._lean_buffer
