@@ -284,6 +284,18 @@ def test_a_poll_whose_client_leaves_interrupts_the_session(
         assert poll.take().endswith(b'c[1002,"Connection interrupted"]\n\r\n0\r\n\r\n')
 
 
+def test_a_waiting_poll_gets_the_shutdown_frame_as_before(pair: tuple[Service, Service]) -> None:
+    answers = []
+    for service in pair:
+        Connection(service).send(raw(b"/s/0/a/xhr"))
+        connection = Connection(service)
+        connection.send(raw(b"/s/0/a/xhr"))
+        service.resource.close()
+        answers.append(connection.take())
+    assert answers[0] == answers[1]
+    assert answers[1].endswith(b'\r\n1f\r\nc[1001,"Server shutting down"]\n\r\n0\r\n\r\n')
+
+
 def test_the_idle_timeout_pauses_while_a_poll_waits(pair: tuple[Service, Service]) -> None:
     service = pair[1]
     site = service.http.site
