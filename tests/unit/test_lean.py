@@ -138,6 +138,41 @@ def test_answers_are_the_ordinary_bytes(pair: tuple[Service, Service], headers: 
     assert not connection.transport.disconnecting
 
 
+FORM = b"Content-Type: application/x-www-form-urlencoded\r\n"
+
+
+@pytest.mark.parametrize(
+    ("send", "poll"),
+    [
+        (raw(b"/s/0/a/jsonp_send", b"d=" + MESSAGE, headers=FORM), b"/s/0/a/jsonp?c=cb"),
+        (raw(b"/s/0/a/jsonp_send", MESSAGE), b"/s/0/a/jsonp?callback=x.y_1&t=2"),
+        (raw(b"/s/0/a/jsonp_send", b"d=%5B%22hello%22%5D", headers=FORM), b"/s/0/a/jsonp?c=a&c=b"),
+    ],
+    ids=["form", "raw-body", "encoded-form"],
+)
+def test_jsonp_answers_are_the_ordinary_bytes(
+    pair: tuple[Service, Service], send: bytes, poll: bytes
+) -> None:
+    get = b"GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % poll
+    answers, connection = both(pair, [send, get])
+    sent, polled = answers
+    assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and sent.endswith(b"\r\n\r\nok")
+    assert b"X-Content-Type-Options: nosniff\r\n" in polled
+    assert b'("a[\\"hello\\"]");\r\n' in polled
+    assert connection.requests == 0, "both were answered on the lean path"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"", b"?c=", b"?c=a%62", b"?c=a+b", b"?c=bad-name", b"?callback=", b"?c=a;b"],
+    ids=["none", "empty", "percent", "plus", "invalid", "empty-callback", "semicolon"],
+)
+def test_jsonp_callbacks_the_lean_path_leaves(pair: tuple[Service, Service], query: bytes) -> None:
+    get = b"GET /s/0/a/jsonp%s HTTP/1.1\r\nHost: example.com\r\n\r\n" % query
+    (answer,), connection = both(pair, [get])
+    assert connection.requests == 1
+
+
 def test_pipelined_sends_are_answered_in_order(pair: tuple[Service, Service]) -> None:
     three = b"".join(raw(b"/s/0/a/xhr_send", b'["%d"]' % i) for i in range(3))
     (answer,), connection = both(pair, [three])
@@ -246,7 +281,8 @@ def test_a_request_split_over_reads_takes_the_ordinary_path(
     assert connection.requests == 1, "the next one, whole, is lean again"
 
 
-def test_a_send_that_waits_is_answered_later_as_before() -> None:
+@pytest.mark.parametrize("name", [b"xhr_send", b"jsonp_send"])
+def test_a_send_that_waits_is_answered_later_as_before(name: bytes) -> None:
     answers = []
     for site in (False, True):
         service = Service(lean=site, high_watermark=1000, low_watermark=100)
@@ -254,19 +290,19 @@ def test_a_send_that_waits_is_answered_later_as_before() -> None:
         stream.send(raw(b"/s/0/a/xhr_streaming"))
         stream.transport.producer.pauseProducing()  # type: ignore[attr-defined]
         sender = Connection(service)
-        sender.send(raw(b"/s/0/a/xhr_send", b'["%s"]' % (b"x" * 1200)))
+        sender.send(raw(b"/s/0/a/" + name, b'["%s"]' % (b"x" * 1200)))
         sender.take()
-        sender.send(raw(b"/s/0/a/xhr_send", b'["second"]'))
+        sender.send(raw(b"/s/0/a/" + name, b'["second"]'))
         assert sender.take() == b"", "over the high watermark: the send waits"
         stream.transport.producer.resumeProducing()  # type: ignore[attr-defined]
         answers.append(sender.take())
         assert sender.requests == (0 if site else 2)
-        sender.send(raw(b"/s/0/a/xhr_send", b'["third"]'))
-        assert sender.take().startswith(b"HTTP/1.1 204 No Content\r\n"), "the connection goes on"
+        sender.send(raw(b"/s/0/a/" + name, b'["third"]'))
+        assert sender.take().startswith(b"HTTP/1.1 20"), "the connection goes on"
         assert service.protocol.received == [b"x" * 1200, b"second", b"third"]
         service.resource.close()
     assert answers[0] == answers[1]
-    assert answers[1].startswith(b"HTTP/1.1 204 No Content\r\n")
+    assert answers[1].startswith(b"HTTP/1.1 20")
 
 
 def test_a_poll_whose_client_leaves_interrupts_the_session(

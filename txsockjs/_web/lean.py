@@ -30,9 +30,10 @@ from twisted.web.resource import Resource
 from .._twisted_adapter import between_requests, http_channel_wrapper, write_now
 
 #: What a lean handler is given: the channel, the server and session ids of the URL, the
-#: request headers (lowercase names, one value each) and the body. It returns whether it
-#: answered (or took) the request; ``False`` leaves it to the ordinary path, untouched.
-LeanHandler = Callable[["LeanChannel", bytes, bytes, dict[bytes, bytes], bytes], bool]
+#: request headers (lowercase names, one value each), the body and the query string. It
+#: returns whether it answered (or took) the request; ``False`` leaves it to the ordinary
+#: path, untouched. Handlers are found by method and transport path segment.
+LeanHandler = Callable[["LeanChannel", bytes, bytes, dict[bytes, bytes], bytes, bytes], bool]
 
 _date_second = -1
 _date_value = b""
@@ -56,7 +57,7 @@ class LeanPending(Protocol):
         """The connection went away before the answer."""
 
 
-def _handlers(site: Any, prefix: bytes) -> dict[bytes, LeanHandler] | None:
+def _handlers(site: Any, prefix: bytes) -> dict[tuple[bytes, bytes], LeanHandler] | None:
     """
     The lean handlers of the SockJS service at ``prefix`` (``b""`` or ``b"/a/b"``) of the
     site's tree, found as twisted.web would find it, or ``None`` when something in the way
@@ -70,7 +71,7 @@ def _handlers(site: Any, prefix: bytes) -> dict[bytes, LeanHandler] | None:
             node = node.children.get(segment)
             if node is None:
                 return None
-    handlers: dict[bytes, LeanHandler] | None = getattr(node, "lean_handlers", None)
+    handlers: dict[tuple[bytes, bytes], LeanHandler] | None = getattr(node, "lean_handlers", None)
     if handlers is None or node.children:
         return None
     return handlers
@@ -127,11 +128,13 @@ class LeanChannel(HTTPChannel):
         if len(parts) != 3 or parts[2] != b"HTTP/1.1":
             return None
         method, path, _ = parts
-        if method != b"POST" or path[:1] != b"/" or b"%" in path:
+        if path[:1] != b"/" or b"%" in path:
             return None
-        query = path.find(b"?")
-        if query >= 0:
-            path = path[:query]
+        mark = path.find(b"?")
+        query = b""
+        if mark >= 0:
+            query = path[mark + 1 :]
+            path = path[:mark]
         route = path.rsplit(b"/", 3)
         if len(route) != 4:
             return None
@@ -144,7 +147,7 @@ class LeanChannel(HTTPChannel):
         handlers = _handlers(site, prefix)
         if handlers is None:
             return None
-        handler = handlers.get(transport)
+        handler = handlers.get((method, transport))
         if handler is None:
             return None
         headers: dict[bytes, bytes] = {}
@@ -162,14 +165,19 @@ class LeanChannel(HTTPChannel):
         ):
             return None
         length_text = headers.get(b"content-length")
-        if length_text is None or not length_text.isdigit():
+        if length_text is None:
+            if method != b"GET":
+                return None
+            length_text = b"0"
+        if not length_text.isdigit():
             return None
         length = int(length_text)
         start = end + 4
         limit = getattr(self.requestFactory, "maxBodyBytes", None)
         if limit is None or length > limit or len(data) - start < length:
             return None
-        if not handler(self, server_id, session_id, headers, data[start : start + length]):
+        body = data[start : start + length]
+        if not handler(self, server_id, session_id, headers, body, query):
             return None
         self.resetTimeout()  # type: ignore[no-untyped-call]
         return data[start + length :]

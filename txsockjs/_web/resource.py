@@ -214,13 +214,13 @@ class SockJSResource(Resource):
         if options.enabled("websocket"):
             transports[b"websocket"] = WebSocketResource(service, raw=False)
         self._transports = transports
-        #: The handlers of the lean request path (see :mod:`txsockjs._web.lean`) by
-        #: transport path segment.
-        self.lean_handlers: dict[bytes, LeanHandler] = {}
+        #: The handlers of the lean request path (see :mod:`txsockjs._web.lean`) by method
+        #: and transport path segment.
+        self.lean_handlers: dict[tuple[bytes, bytes], LeanHandler] = {}
         for path, transport in transports.items():
             handler = getattr(transport, "lean", None)
-            if handler is not None:
-                self.lean_handlers[path] = handler
+            if handler is not None and isinstance(transport, SockJSLeaf):
+                self.lean_handlers[transport.methods[0], path] = handler
 
     def render(self, request: Request) -> bytes | int:
         """The service's own URL answers the greeting."""

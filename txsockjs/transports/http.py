@@ -201,16 +201,25 @@ def _lean_options(options: SockJSOptions) -> bool:
 @implementer(IReceiver)
 class LeanPollReceiver:
     """
-    The receiver of an ``xhr`` poll taken by the lean path: one frame, sent with the head
-    built ahead of time and the end of the chunked body in one write.
+    The receiver of an ``xhr`` or ``jsonp`` poll taken by the lean path: one frame, sent
+    with the head built ahead of time and the end of the chunked body in one write.
     """
 
-    __slots__ = ("_channel", "_ended", "_head", "_session")
+    __slots__ = ("_callback", "_channel", "_ended", "_head", "_session", "_wrap")
 
-    def __init__(self, channel: LeanChannel, session: Session, head: bytes):
+    def __init__(
+        self,
+        channel: LeanChannel,
+        session: Session,
+        head: bytes,
+        wrap: Callable[[bytes, bytes], bytes],
+        callback: bytes,
+    ):
         self._channel = channel
         self._session = session
         self._head: bytes | None = head
+        self._wrap = wrap
+        self._callback = callback
         self._ended = False
 
     def send_frame(self, frame: bytes) -> bool:
@@ -218,7 +227,8 @@ class LeanPollReceiver:
         if head is None or self._ended:
             return False
         self._head = None
-        self._channel.lean_write(b"%s%x\r\n%s\n\r\n0\r\n\r\n" % (head, len(frame) + 1, frame))
+        data = self._wrap(frame, self._callback)
+        self._channel.lean_write(b"%s%x\r\n%s\r\n0\r\n\r\n" % (head, len(data), data))
         return False
 
     def end(self) -> None:
@@ -241,8 +251,30 @@ class LeanPollReceiver:
             self._session.receiver_lost(self)
 
 
+def _lean_callback(query: bytes) -> bytes | None:
+    """
+    The callback a query string names (``c=`` or ``callback=``), if it is a valid one and
+    the query needs no decoding; else ``None`` (the ordinary path answers).
+    """
+    if not query or b"%" in query or b"+" in query or b";" in query:
+        return None
+    named: bytes | None = None
+    for item in query.split(b"&"):
+        name, equals, value = item.partition(b"=")
+        if not equals:
+            continue
+        if name == b"c":
+            named = value
+            break
+        if name == b"callback" and named is None:
+            named = value
+    if not named or not valid_callback(named.decode("latin-1")):
+        return None
+    return named
+
+
 class _LeanSend:
-    """An ``xhr_send`` taken by the lean path whose messages wait to be delivered."""
+    """A send taken by the lean path whose messages wait to be delivered."""
 
     __slots__ = ("_channel", "_gone", "_head")
 
@@ -345,9 +377,9 @@ class ReceiveResource(SockJSLeaf):
         self.methods = (framing.method,)
         if framing.cross_origin and framing.method == b"POST":
             self.preflight_methods = b"OPTIONS, POST"
-        #: The lean path's handler (see :mod:`txsockjs._web.lean`), for xhr polls only.
+        #: The lean path's handler (see :mod:`txsockjs._web.lean`), for xhr and jsonp polls.
         self.lean: LeanHandler | None = None
-        if framing is XHR_POLLING and _lean_options(self.options):
+        if framing in (XHR_POLLING, JSONP_POLLING) and _lean_options(self.options):
             self._lean_head = AnswerHead(
                 self.options,
                 b"200 OK",
@@ -365,6 +397,7 @@ class ReceiveResource(SockJSLeaf):
         session_id: bytes,
         headers: dict[bytes, bytes],
         body: bytes,
+        query: bytes,
     ) -> bool:
         """A poll of an existing session, on the lean path; ``False``: the ordinary one."""
         options = self.options
@@ -373,10 +406,18 @@ class ReceiveResource(SockJSLeaf):
             return False
         if not _lean_allowed(options, headers):
             return False
+        framing = self.framing
+        callback = b""
+        if framing.needs_callback:
+            found = _lean_callback(query)
+            if found is None:
+                return False
+            callback = found
         session = self.service.get(session_id)
         if session is None:
             return False
-        receiver = LeanPollReceiver(channel, session, self._lean_head.build(headers))
+        head = self._lean_head.build(headers)
+        receiver = LeanPollReceiver(channel, session, head, framing.wrap, callback)
         channel.lean_wait(receiver)
         session.attach(receiver)
         return True
@@ -504,16 +545,31 @@ class SendResource(SockJSLeaf):
         self.name = name
         if name == XHR_SEND_NAME:
             self.preflight_methods = b"OPTIONS, POST"
-        #: The lean path's handler (see :mod:`txsockjs._web.lean`), for xhr_send only.
+        #: The lean path's handler (see :mod:`txsockjs._web.lean`).
         self.lean: LeanHandler | None = None
         options = self.options
-        if name == XHR_SEND_NAME and _lean_options(options):
+        if _lean_options(options):
             before = b"Cache-Control: %s\r\n" % NO_CACHE
             after = b"Content-Type: %s\r\n" % TEXT_PLAIN
-            self._lean_ok = AnswerHead(
-                options, b"204 No Content", before, after + b"Content-Length: 0\r\n", True
-            )
-            self._lean_late = AnswerHead(options, b"204 No Content", before, after, True)
+            if name == XHR_SEND_NAME:
+                status, ok, late, cross_origin = (
+                    b"204 No Content",
+                    b"Content-Length: 0\r\n",
+                    b"",
+                    True,
+                )
+                self._lean_ok_body = self._lean_late_body = b""
+            else:
+                status, ok, late, cross_origin = (
+                    b"200 OK",
+                    b"Content-Length: 2\r\n",
+                    b"Transfer-Encoding: chunked\r\n",
+                    False,
+                )
+                self._lean_ok_body = b"ok"
+                self._lean_late_body = b"2\r\nok\r\n0\r\n\r\n"
+            self._lean_ok = AnswerHead(options, status, before, after + ok, cross_origin)
+            self._lean_late = AnswerHead(options, status, before, after + late, cross_origin)
             self.lean = self._lean
 
     def _lean(
@@ -523,8 +579,9 @@ class SendResource(SockJSLeaf):
         session_id: bytes,
         headers: dict[bytes, bytes],
         body: bytes,
+        query: bytes,
     ) -> bool:
-        """An xhr_send to an existing session, on the lean path; ``False``: the ordinary one."""
+        """A send to an existing session, on the lean path; ``False``: the ordinary one."""
         options = self.options
         if not _lean_allowed(options, headers) or len(body) > options.max_message_bytes:
             return False
@@ -532,6 +589,10 @@ class SendResource(SockJSLeaf):
         session = service.get(session_id)
         if session is None:
             return False
+        if self.name == JSONP_SEND_NAME:
+            content_type = headers.get(b"content-type", b"")
+            if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
+                body = (parse_qs(body, 1).get(b"d") or [b""])[0]
         try:
             messages = decode_payload(body)
         except PayloadError:
@@ -544,10 +605,10 @@ class SendResource(SockJSLeaf):
         finally:
             service.end_batch()
         if waiting is None:
-            channel.lean_write(self._lean_ok.build(headers))
+            channel.lean_write(self._lean_ok.build(headers) + self._lean_ok_body)
             return True
         service.send_waits(session, waiting)
-        pending = _LeanSend(channel, self._lean_late.build(headers))
+        pending = _LeanSend(channel, self._lean_late.build(headers) + self._lean_late_body)
         channel.lean_wait(pending)
         waiting.addCallback(pending.answer)
         return True
