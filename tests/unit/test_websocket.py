@@ -275,9 +275,16 @@ def test_close_reason_is_cut_to_fit_a_control_frame(service: Service) -> None:
     assert len(close[1]) <= 123 and close[1].decode() == "é" * 61
 
 
+PONG = frame(b"", opcode=10)
+
+
+def pings(client: Client) -> int:
+    return client.frames().count((9, b""))
+
+
 @pytest.mark.parametrize("path", ["/s/0/0/websocket", "/s/websocket"])
 def test_a_client_that_answers_no_ping_is_dropped(make_service: Any, path: str) -> None:
-    service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
     client = Client(service, path)
     service.clock.advance(1)
     assert (9, b"") in client.frames(), "a ping goes with every heartbeat"
@@ -289,17 +296,78 @@ def test_a_client_that_answers_no_ping_is_dropped(make_service: Any, path: str) 
 
 
 def test_a_client_that_answers_pings_stays(make_service: Any) -> None:
-    service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
     client = Client(service)
     for _ in range(5):
         service.clock.advance(1)
-        client.send(frame(b"", opcode=10))
+        client.send(PONG)
     assert not client.exchange.transport.disconnecting
     assert client.texts().count(b"h") == 5
 
 
-def test_a_full_connection_is_slow_not_dead(make_service: Any) -> None:
+def test_pings_go_every_ping_interval_in_whole_heartbeats(make_service: Any) -> None:
+    # 2.5 s at a 1 s heartbeat: a ping with every third heartbeat, an ``h`` with each.
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=2.5)
+    client = Client(service)
+    seen = []
+    for _ in range(7):
+        service.clock.advance(1)
+        seen.append(pings(client))
+        client.send(PONG)
+    assert seen == [1, 1, 1, 2, 2, 2, 3]
+    assert client.texts().count(b"h") == 7
+    assert not client.exchange.transport.disconnecting
+
+
+def test_the_default_ping_interval_is_25_seconds(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=5, disconnect_delay=1)
+    client = Client(service)
+    service.clock.advance(5)
+    assert pings(client) == 1, "the first session's first heartbeat carries a ping"
+    client.send(PONG)
+    service.clock.advance(20)
+    assert pings(client) == 1
+    service.clock.advance(5)
+    assert pings(client) == 2
+
+
+def test_an_unanswered_ping_drops_at_the_next_ping(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=3)
+    client = Client(service)
+    service.clock.advance(1)
+    assert pings(client) == 1
+    service.clock.advance(2)
+    assert not client.exchange.transport.disconnecting, "the pong is due at the next ping"
+    service.clock.advance(1)
+    assert client.exchange.transport.disconnecting, "vanished: dropped within two intervals"
+    assert service.resource.service.stats["websocket"].liveness_timeouts == 1
+
+
+def test_sessions_opened_together_ping_at_successive_heartbeats(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=3)
+    clients = [Client(service, f"/s/0/{n}/websocket") for n in range(4)]
+    first = []
+    for _ in range(3):
+        service.clock.advance(1)
+        first.append([pings(c) for c in clients])
+        for c in clients:
+            c.send(PONG)
+    assert first == [[1, 0, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]]
+
+
+def test_raw_websockets_are_pinged_with_every_heartbeat(make_service: Any) -> None:
+    # A raw websocket has no ``h`` frame: the ping is its heartbeat.
     service = make_service(heartbeat_delay=1, disconnect_delay=1)
+    client = Client(service, "/s/websocket")
+    for n in range(1, 4):
+        service.clock.advance(1)
+        assert pings(client) == n
+        client.send(PONG)
+    assert not client.exchange.transport.disconnecting
+
+
+def test_a_full_connection_is_slow_not_dead(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
     client = Client(service)
     tcp = client.exchange.transport
     service.clock.advance(1)  # ping sent
@@ -317,6 +385,7 @@ def test_liveness_can_be_turned_off(make_service: Any) -> None:
     service.clock.advance(3)
     assert not client.exchange.transport.disconnecting
     assert (9, b"") not in client.frames()
+    assert client.texts().count(b"h") == 3
 
 
 def test_permessage_deflate_when_turned_on(make_service: Any) -> None:

@@ -119,8 +119,15 @@ class SockJSOptions:
     websocket: bool = option(True, "Serve the websocket transports.")
     websocket_liveness: bool = option(
         True,
-        "Ping websocket clients with every heartbeat; drop one that answers no ping within a "
-        "heartbeat although its connection had room.",
+        "Ping websocket clients (every websocket_ping_interval); drop one that answers no ping "
+        "before the next although its connection had room.",
+    )
+    websocket_ping_interval: float = option(
+        25.0,
+        "Seconds between the liveness pings of a SockJS websocket, rounded up to whole "
+        "heartbeats (raw websockets are pinged with every heartbeat).",
+        minimum=0.001,
+        metavar="SECONDS",
     )
     websocket_compression: bool = option(
         False, "Offer permessage-deflate to websocket clients that ask for it."

@@ -16,7 +16,7 @@ from __future__ import annotations
 from autobahn.twisted.websocket import WebSocketServerProtocol
 
 from .._twisted_adapter import write_now
-from .frames import PING, parse_text_frames, text_frame
+from .frames import HEARTBEAT_FRAME, PING, parse_text_frames, text_frame
 
 #: The autobahn releases this adapter was read against (oldest, newest).
 CHECKED_VERSIONS = ("24.4.2", "26.11.1")
@@ -133,6 +133,19 @@ class FastServerProtocol(WebSocketServerProtocol):
         if payload is not None:
             self.sendText(payload)
         self.sendPing()
+
+    def send_heartbeat(self) -> None:
+        """Send the SockJS heartbeat frame ``h`` (a frame built once)."""
+        if self.state != _STATE_OPEN:
+            return
+        if (
+            self.fastFrames
+            and self.send_state == _SEND_GROUND
+            and self._perMessageCompress is None
+        ):
+            write_now(self.transport, HEARTBEAT_FRAME)
+        else:
+            self.sendMessage(b"h", False)  # type: ignore[no-untyped-call]
 
     def sendBinary(self, payload: bytes) -> None:
         """Send one binary message."""

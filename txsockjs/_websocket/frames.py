@@ -96,3 +96,5 @@ def text_frame(payload: bytes) -> bytes:
 
 #: An empty ping frame from the server.
 PING = b"\x89\x00"
+#: The SockJS heartbeat frame ``h`` as a websocket text frame from the server.
+HEARTBEAT_FRAME = text_frame(b"h")

@@ -10,7 +10,9 @@ upgrade, 405 for other methods), then autobahn takes the connection over.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from typing import Any, cast
 
 from autobahn.twisted.resource import WebSocketResource as _AutobahnResource
@@ -22,6 +24,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from .._core.framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
+from .._core.options import SockJSOptions
 from .._core.receiver import IRawReceiver, IReceiver
 from .._core.service import SessionService
 from .._core.session import Session
@@ -43,6 +46,15 @@ from .http import ids_within
 
 #: Close code and reason when a client sends a websocket message that is not SockJS framing.
 BROKEN_FRAMING = (3000, "Broken framing.")
+
+
+def ping_every(options: SockJSOptions) -> int:
+    """
+    Every how many heartbeats a SockJS websocket is pinged: ``websocket_ping_interval``
+    rounded up to a whole number of ``heartbeat_delay``, at least 1.
+    """
+    ratio = options.websocket_ping_interval / options.heartbeat_delay
+    return max(1, math.ceil(round(ratio, 9)))
 
 
 @implementer(IReceiver, IPushProducer)
@@ -128,38 +140,52 @@ class SessionWebSocketProtocol(FastServerProtocol):
     session: Session
     receiver: WebSocketReceiver
 
-    def __init__(self, service: SessionService, session: Session, raw: bool):
+    def __init__(
+        self, service: SessionService, session: Session, raw: bool, phase: int = 0
+    ) -> None:
         super().__init__()
         self._service = service
         self.session = session
         self.receiver = (RawWebSocketReceiver if raw else WebSocketReceiver)(self)
         self._opened = False
-        self.maxFastPayload = service.options.max_message_bytes
-        self._liveness = service.options.websocket_liveness
+        options = service.options
+        self.maxFastPayload = options.max_message_bytes
+        self._liveness = options.websocket_liveness
+        #: Ping with every this many heartbeats: raw websockets with each (the ping is their
+        #: heartbeat), SockJS ones every ``websocket_ping_interval`` in whole heartbeats.
+        self._ping_every = 1 if raw else ping_every(options)
+        #: Heartbeats left until the next ping. Sessions opened one after the other start at
+        #: successive phases, so that the pings (and the pongs that come back) of sessions
+        #: opened together spread over the heartbeats instead of coming all at once.
+        self._beats_to_ping = 1 + phase % self._ping_every
         #: A ping was sent and its pong has not come back.
         self._pong_due = False
-        #: The connection was full (a slow link, not a dead one) since the last heartbeat.
+        #: The connection was full (a slow link, not a dead one) since the last ping.
         self._was_full = False
 
     def heartbeat(self, text: bytes | None) -> None:
         """
-        A heartbeat tick: send the SockJS heartbeat frame (if any) and a ping. A client that
-        has not answered the previous ping although the connection had room for a whole
-        heartbeat interval is gone: the connection is dropped.
+        A heartbeat tick: send the SockJS heartbeat frame (if any), and a ping when one is
+        due. A client that has not answered the previous ping although the connection had
+        room since then is gone: the connection is dropped.
         """
-        if not self.accepting_frames:
+        if self.state != STATE_OPEN:
             return
-        if not self._liveness:
-            if text is not None:
-                self.sendText(text)
-            return
-        if self._pong_due and not self._was_full:
-            self._service.liveness_timeout(self.session)
-            self.dropConnection(abort=True)
-            return
-        self._was_full = False
-        self._pong_due = True
-        self.send_ping_after(text)
+        if self._liveness:
+            beats = self._beats_to_ping - 1
+            if beats <= 0:
+                self._beats_to_ping = self._ping_every
+                if self._pong_due and not self._was_full:
+                    self._service.liveness_timeout(self.session)
+                    self.dropConnection(abort=True)
+                    return
+                self._was_full = False
+                self._pong_due = True
+                self.send_ping_after(text)
+                return
+            self._beats_to_ping = beats
+        if text is not None:
+            self.send_heartbeat()
 
     def connection_full(self) -> None:
         """The connection's buffer is full: the ping may be queued behind data."""
@@ -281,6 +307,8 @@ class WebSocketResource(SockJSLeaf):
         super().__init__(service.options)
         self.service = service
         self.raw = raw
+        #: Counts the websockets opened here: each starts its pings at the next phase.
+        self._phases = itertools.count()
         options = service.options
         self._factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
         self._factory.setProtocolOptions(  # type: ignore[no-untyped-call]
@@ -346,7 +374,7 @@ class WebSocketResource(SockJSLeaf):
         name = "raw-websocket" if self.raw else "websocket"
         session = service.open(request, prefix, name, None)
         session.principal = principal
-        protocol = SessionWebSocketProtocol(service, session, self.raw)
+        protocol = SessionWebSocketProtocol(service, session, self.raw, next(self._phases))
         protocol.factory = self._factory
         hijacker: Any = _AutobahnResource(_OneProtocol(protocol))  # type: ignore[no-untyped-call]
         result: bytes | int = hijacker.render(request)
