@@ -72,11 +72,16 @@ def write_now(transport: Any, data: bytes) -> None:
         and not transport.dataBuffer
         and not transport._tempDataBuffer
     ):
-        sent = transport.writeSomeData(data)
-        if isinstance(sent, int) and sent >= 0:
-            if sent == len(data):
-                return
-            data = data[sent:]
+        # What ``writeSomeData`` does, without its three calls and slice: ``send`` retries
+        # on EINTR itself (PEP 475); a full buffer or a failed connection raises, and then
+        # ``transport.write`` below buffers the data and its ``doWrite`` finds out.
+        try:
+            sent = transport.socket.send(data)
+        except OSError:
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
     transport.write(data)
 
 
