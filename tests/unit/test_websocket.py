@@ -366,6 +366,17 @@ def test_raw_websockets_are_pinged_with_every_heartbeat(make_service: Any) -> No
     assert not client.exchange.transport.disconnecting
 
 
+def test_pongs_and_messages_in_one_read(make_service: Any) -> None:
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
+    client = Client(service)
+    service.clock.advance(1)
+    client.send(PONG + PONG + frame(b'["after"]') + PONG)
+    assert service.protocol.received == [b"after"]
+    assert not client.protocol._pong_due
+    service.clock.advance(1)
+    assert not client.exchange.transport.disconnecting
+
+
 def test_a_full_connection_is_slow_not_dead(make_service: Any) -> None:
     service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
     client = Client(service)

@@ -59,6 +59,8 @@ frame_kinds = st.one_of(
     any_bytes.map(lambda p: encode(p, 2)),
     any_bytes.map(lambda p: encode(p, 9)),
     any_bytes.map(lambda p: encode(p, 10)),
+    st.just(encode(b"", 10)),
+    st.integers(min_value=1, max_value=3).map(lambda n: encode(b"", 10) * n),
     texts.map(lambda p: encode(p, 1, masked=False)),
     texts.map(lambda p: encode(p, 1, rsv=1)),
     st.binary(min_size=LIMIT + 1, max_size=LIMIT + 50).map(lambda p: encode(p, 1)),
@@ -73,6 +75,7 @@ def run(path: str, frames: list[bytes], cuts: list[int], fast: bool) -> tuple[An
     service = Service(max_message_bytes=LIMIT)
     client = Client(service, path)
     client.protocol.fastFrames = fast
+    client.protocol._pong_due = True  # as after a liveness ping: a pong clears it
     data = b"".join(frames)
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
     for start, end in zip(points, points[1:], strict=False):
@@ -83,7 +86,7 @@ def run(path: str, frames: list[bytes], cuts: list[int], fast: bool) -> tuple[An
     protocol = service.protocol
     sent = parse_frames(client._rest + client.exchange.transport.value())
     lost = [reason.type.__name__ for reason in protocol.lost]
-    result = (protocol.received, sent, lost)
+    result = (protocol.received, sent, lost, client.protocol._pong_due)
     service.resource.close()
     return result
 

@@ -39,6 +39,8 @@ _STATE_OPEN = WebSocketServerProtocol.STATE_OPEN
 #: The open state, for subclasses that test it per message without the property.
 STATE_OPEN = _STATE_OPEN
 _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
+#: The first byte of a final pong frame (no extension bits).
+_PONG_HEAD = 0x8A
 
 #: Close codes an endpoint may send (RFC 6455 7.4, IANA registry), besides 3000-4999.
 SENDABLE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)
@@ -84,8 +86,9 @@ class FastServerProtocol(WebSocketServerProtocol):
 
     def processData(self) -> bool:
         """
-        Take whole, unfragmented, masked text frames straight off the buffer; hand anything
-        else (control frames, fragments, binary, partial or invalid frames) to autobahn.
+        Take whole, unfragmented, masked text frames and empty masked pongs straight off the
+        buffer; hand anything else (other control frames, fragments, binary, partial or
+        invalid frames) to autobahn.
         """
         if (
             self.fastFrames
@@ -97,10 +100,26 @@ class FastServerProtocol(WebSocketServerProtocol):
             data = self.data
             messages, used = parse_text_frames(data, self.maxFastPayload)
             if used:
-                self.data = data[used:]
+                self.data = data = data[used:]
                 self.text_messages_received(messages)
-                if not self.data:
+                if not data:
                     return False
+            if data and data[0] == _PONG_HEAD and self.state == _STATE_OPEN:
+                # Empty masked pongs, the answers to liveness pings: most reads of an idle
+                # websocket are one of them, and autobahn's frame machinery costs as much
+                # again as the read itself.
+                end = len(data)
+                position = 0
+                while position + 6 <= end and data[position] == _PONG_HEAD:
+                    if data[position + 1] != 0x80:  # a payload, or not masked
+                        break
+                    position += 6
+                if position:
+                    self.data = data = data[position:]
+                    for _ in range(position // 6):
+                        self.onPong(b"")
+                    if not data:
+                        return False
         result: bool = super().processData()
         return result
 
