@@ -173,3 +173,21 @@ def test_rebuilding_the_heap_while_a_tick_fires_loses_no_item() -> None:
     assert sorted(fired) == [(item, 2 + item * 0.5) for item in range(200)]
     assert len(wheel) == 0
     assert clock.getDelayedCalls() == []
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_rounding_to_a_slot_is_late_or_early_never_both(early: bool) -> None:
+    """Off the slot grid, a deadline fires up to a slot late, or (``early``) up to one early."""
+    clock = Clock()
+    fired: list[float] = []
+    wheel: TimerWheel[str] = TimerWheel(
+        clock, 0.5, lambda item: fired.append(clock.seconds()), early=early
+    )
+    clock.advance(0.25)
+    wheel.schedule("a", 5)  # due at 5.25
+    clock.advance(4.5)
+    assert fired == []
+    clock.advance(0.25)  # 5.0: the slot of 5.25 rounded down
+    assert fired == ([5.0] if early else [])
+    clock.advance(0.5)  # 5.5: the slot of 5.25 rounded up
+    assert fired == ([5.0] if early else [5.5])

@@ -157,8 +157,10 @@ class SessionService(Service):
         self._closing_all = False
         resolution = min(options.heartbeat_delay, options.disconnect_delay) / 20
         resolution = min(max(resolution, 0.005), 0.5)
+        # A heartbeat may come up to a slot early, never late by the rounding: the first of
+        # a session counts from its open, when the reactor is often busy opening others.
         self.heartbeats: TimerWheel[Session] = TimerWheel(
-            self.clock, resolution, Session.heartbeat
+            self.clock, resolution, Session.heartbeat, early=True
         )
         self.expiry: TimerWheel[Session] = TimerWheel(self.clock, resolution, self._expire)
 

@@ -36,12 +36,22 @@ class TimerWheel(Generic[T]):
     :param clock: the time source, a reactor or a :class:`twisted.internet.task.Clock`.
     :param resolution: slot width in seconds; a deadline fires at most this late.
     :param fire: called with each due item, after it has been unscheduled.
+    :param early: round deadlines down to their slot instead of up: an item fires up to
+        ``resolution`` early but is never made late by the rounding (heartbeats, where early
+        is harmless and late is not).
     """
 
-    def __init__(self, clock: IReactorTime, resolution: float, fire: Callable[[T], None]):
+    def __init__(
+        self,
+        clock: IReactorTime,
+        resolution: float,
+        fire: Callable[[T], None],
+        early: bool = False,
+    ):
         self._clock = clock
         self._resolution = resolution
         self._fire = fire
+        self._to_slot: Callable[[float], int] = math.floor if early else math.ceil
         self._slots: dict[int, dict[T, None]] = {}
         self._slot_of: dict[T, int] = {}
         self._heap: list[int] = []
@@ -66,7 +76,7 @@ class TimerWheel(Generic[T]):
         if item is self._firing_item:
             slot = self._firing_slot + math.ceil(round(delay / self._resolution, 9))
         else:
-            slot = math.ceil(round((self._clock.seconds() + delay) / self._resolution, 9))
+            slot = self._to_slot(round((self._clock.seconds() + delay) / self._resolution, 9))
         old = self._slot_of.get(item)
         if old == slot:
             return
