@@ -23,7 +23,13 @@ from twisted.internet.interfaces import IAddress, IPushProducer
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from .._core.framing import HEARTBEAT, BinaryMessage, PayloadError, decode_websocket_message
+from .._core.framing import (
+    HEARTBEAT,
+    BinaryMessage,
+    PayloadError,
+    decode_websocket_message,
+    one_plain_message,
+)
 from .._core.options import SockJSOptions
 from .._core.receiver import IRawReceiver, IReceiver
 from .._core.service import SessionService
@@ -216,11 +222,31 @@ class SessionWebSocketProtocol(FastServerProtocol):
             return
         self._text_received(payload.decode("utf-8"))
 
-    def text_messages_received(self, messages: list[str]) -> None:
-        for text in messages:
-            if self.state != STATE_OPEN:
-                break
-            self._text_received(text)
+    def text_messages_received(self, texts: list[str]) -> None:
+        """The text messages of one read, taken off the buffer by the fast path, in order."""
+        session = self.session
+        if self.receiver.raw:
+            session.receive(texts)
+            return
+        # One delivery for the read: the session stops delivering by itself if a protocol
+        # closes it (or pauses it) midway.
+        messages: list[str] = []
+        for text in texts:
+            if not text:
+                continue  # empty websocket messages carry no SockJS message
+            plain = one_plain_message(text)  # decode_websocket_message's own first step
+            if plain is not None:
+                messages.append(plain[1])
+                continue
+            try:
+                messages += decode_websocket_message(text)
+            except PayloadError:
+                if messages:
+                    session.receive(messages)
+                self._broken_framing()
+                return
+        if messages:
+            session.receive(messages)
 
     def _text_received(self, text: str) -> None:
         if self.receiver.raw:
