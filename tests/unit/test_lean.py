@@ -6,11 +6,14 @@ pipelined requests; everything else takes the ordinary path.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import StringTransport
@@ -22,7 +25,7 @@ from txsockjs._web.lean import http_date
 from .conftest import Service
 
 MESSAGE = b'["hello"]'
-DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")
+DATE = re.compile(rb"\r\n(Date|Expires): [^\r]*(?=\r\n)")
 
 
 def raw(
@@ -43,6 +46,17 @@ def raw(
     )
 
 
+class _Transport(StringTransport):
+    """
+    A ``StringTransport`` that, as a TCP transport does, lets go of no producer quietly
+    (twisted.web unregisters its channel when it answers 400 and disconnects).
+    """
+
+    def unregisterProducer(self) -> None:
+        if self.producer is not None:
+            super().unregisterProducer()
+
+
 class Connection:
     """A keep-alive connection to a service's site; counts the Request objects made."""
 
@@ -58,7 +72,7 @@ class Connection:
                 super().__init__(*args, **kwargs)
 
         site.requestFactory = Counted
-        self.transport = StringTransport(
+        self.transport = _Transport(
             peerAddress=IPv4Address("TCP", "10.0.0.1", 40000),
             hostAddress=IPv4Address("TCP", "127.0.0.1", 8080),
         )
@@ -68,13 +82,15 @@ class Connection:
         self.channel.makeConnection(self.transport)
 
     def send(self, data: bytes) -> None:
+        if self.transport.disconnecting:
+            return  # the server closed the connection: it reads no more
         self.channel.dataReceived(data)
 
     def take(self) -> bytes:
         """What was written since the last call, with the Date header masked."""
         data = self.transport.value()
         self.transport.clear()
-        return DATE.sub(b"\r\nDate: -\r\n", data)
+        return DATE.sub(rb"\r\n\1: -", data)
 
     def drop(self) -> None:
         self.channel.connectionLost(Failure(ConnectionLost("client left")))
@@ -373,3 +389,102 @@ def test_http_date_is_formatted_once_a_second(monkeypatch: pytest.MonkeyPatch) -
     assert http_date() is first
     now[0] += 1
     assert http_date() == b"Sun, 09 Sep 2001 01:46:41 GMT"
+
+
+# -- any request, both paths ---------------------------------------------------------------
+
+_METHODS = st.sampled_from([b"POST", b"GET", b"HEAD", b"OPTIONS", b"PUT", b"post"])
+_PATHS = st.sampled_from(
+    [
+        b"/s/0/a/xhr",
+        b"/s/0/a/xhr_send",
+        b"/s/0/a/jsonp",
+        b"/s/0/a/jsonp_send",
+        b"/s/0/a/xhr_streaming",
+        b"/s/0/a/bogus",
+        b"/s/0/b/xhr_send",
+        b"/s/0/a/xhr_send/",
+        b"/s//a/xhr_send",
+        b"/s/0.x/a/xhr_send",
+        b"/s/0/a%2f/xhr_send",
+        b"/s/0/" + b"a" * 70 + b"/xhr",
+        b"/t/0/a/xhr_send",
+        b"s/0/a/xhr_send",
+    ]
+)
+_QUERIES = st.sampled_from([b"", b"?c=cb", b"?c=c%62", b"?c=", b"?x=1", b"?c=a&c=b", b"?c=<x>"])
+_HEADER_NAMES = st.sampled_from(
+    [
+        b"Origin",
+        b"origin",
+        b"Content-Type",
+        b"Connection",
+        b"Transfer-Encoding",
+        b"Expect",
+        b"Upgrade",
+        b"Cookie",
+        b"X-Any",
+        b"Bad Name",
+        b"Access-Control-Request-Headers",
+    ]
+)
+_HEADER_VALUES = st.sampled_from(
+    [
+        b"http://app.example",
+        b"null",
+        b"close",
+        b"keep-alive",
+        b"Keep-Alive",
+        b"chunked",
+        b"100-continue",
+        b"application/x-www-form-urlencoded",
+        b"text/plain",
+        b"",
+        b" padded\t",
+        b"JSESSIONID=x",
+    ]
+)
+_BODIES = st.one_of(
+    st.sampled_from([MESSAGE, b'["a","b"]', b"", b"[", b'"x"', b"d=%5B%22x%22%5D", b"d=", b"[1]"]),
+    st.binary(max_size=24),
+)
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> bytes:
+    method = draw(_METHODS)
+    target = draw(_PATHS) + draw(_QUERIES)
+    version = draw(st.sampled_from([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0"]))
+    headers = b"".join(
+        b"%s: %s\r\n" % pair
+        for pair in draw(st.lists(st.tuples(_HEADER_NAMES, _HEADER_VALUES), max_size=3))
+    )
+    body = draw(_BODIES)
+    length = draw(st.sampled_from([len(body), len(body), max(len(body) - 1, 0), None]))
+    if length is not None:
+        headers += b"Content-Length: %d\r\n" % length
+    head = b"%s %s %s\r\nHost: example.com\r\n%s\r\n" % (method, target, version, headers)
+    request = head + body
+    if draw(st.booleans()):  # a send pipelined behind it, in the same read
+        request += raw(b"/s/0/a/xhr_send", b'["next"]')
+    return request
+
+
+#: More examples for a longer search: LEAN_EXAMPLES=5000 python -m pytest tests/unit/test_lean.py
+_EXAMPLES = int(os.environ.get("LEAN_EXAMPLES", "300"))
+
+
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_requests())
+def test_any_request_gets_the_same_answer_on_both_paths(request: bytes) -> None:
+    """
+    Whatever a client sends (shapes the lean path takes and shapes it must leave alone),
+    a SockJSSite answers with the bytes a plain Site answers, and a poll afterwards finds
+    the session in the same state.
+    """
+    pair = (Service(lean=False), Service(lean=True))
+    try:
+        both(pair, [request, raw(b"/s/0/a/xhr")])
+    finally:
+        for service in pair:
+            service.resource.close()
