@@ -115,6 +115,26 @@ def test_bare_string_and_empty_messages(service: Service) -> None:
     assert service.protocol.received == [b"single"]
 
 
+def test_messages_before_broken_framing_in_one_read_are_delivered(service: Service) -> None:
+    """One read: whole messages, then broken framing. Those before it arrive, then 3000."""
+    client = Client(service)
+    client.send(frame(b'["a"]') + frame(b'["b","c"]') + frame(b"[1]") + frame(b'["d"]'))
+    assert service.protocol.received == [b"a", b"b", b"c"]
+    assert client.close_frame() == (3000, b"Broken framing.")
+
+
+def test_a_protocol_that_closes_stops_the_rest_of_the_read(service: Service) -> None:
+    """A protocol closing on the first message of a read gets none of the others."""
+    client = Client(service)
+    service.protocol.dataReceived = lambda data: (  # type: ignore[method-assign]
+        service.protocol.received.append(data),
+        service.protocol.transport.loseConnection(),
+    )
+    client.send(frame(b'["a"]') + frame(b'["b"]') + frame(b"[1]"))
+    assert service.protocol.received == [b"a"]
+    assert client.close_frame() == (3000, b"Go away!")
+
+
 @pytest.mark.parametrize("payload", [b'["a', b"[1]", b"{}", b"1"])
 def test_broken_framing_closes(service: Service, payload: bytes) -> None:
     client = Client(service)

@@ -243,7 +243,8 @@ class SessionWebSocketProtocol(FastServerProtocol):
             except PayloadError:
                 if messages:
                     session.receive(messages)
-                self._broken_framing()
+                if self.state == STATE_OPEN:  # unless delivering them closed it
+                    self._broken_framing()
                 return
         if messages:
             session.receive(messages)
