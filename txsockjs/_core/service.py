@@ -218,22 +218,24 @@ class SessionService(Service):
         Whether a send request to ``session`` is refused (503), and why: ``None`` when it
         may go on, else the text of the answer. Counted in :attr:`refusals`.
         """
-        if self._pending_sends.get(session, 0) >= self.options.max_pending_sends:
-            reason, text = MAX_PENDING_SENDS, "Too many sends waiting."
-        elif session.inbox_full():
-            # The client sends without reading the answers: its earlier sends still wait.
-            reason, text = MAX_QUEUED_BYTES, "Too many messages waiting."
-        else:
+        refusal = self._send_refusal(session)
+        if refusal is None:
             return None
+        reason, text = refusal
         self.refused(reason, f"refusing a send: {reason}", session)
         return text
 
     def send_refusable(self, session: Session) -> bool:
         """Whether :meth:`refuse_send` would refuse a send to ``session``; nothing counted."""
-        return (
-            self._pending_sends.get(session, 0) >= self.options.max_pending_sends
-            or session.inbox_full()
-        )
+        return self._send_refusal(session) is not None
+
+    def _send_refusal(self, session: Session) -> tuple[str, str] | None:
+        if self._pending_sends.get(session, 0) >= self.options.max_pending_sends:
+            return MAX_PENDING_SENDS, "Too many sends waiting."
+        if session.inbox_full():
+            # The client sends without reading the answers: its earlier sends still wait.
+            return MAX_QUEUED_BYTES, "Too many messages waiting."
+        return None
 
     def send_waits(self, session: Session, waiting: Deferred[None]) -> None:
         """

@@ -160,11 +160,7 @@ class FastServerProtocol(WebSocketServerProtocol):
         """Send the SockJS heartbeat frame ``h`` (a frame built once)."""
         if self.state != _STATE_OPEN:
             return
-        if (
-            self.fastFrames
-            and self.send_state == _SEND_GROUND
-            and self._perMessageCompress is None
-        ):
+        if self._frames_directly():
             write_now(self.transport, HEARTBEAT_FRAME)
         else:
             self.sendMessage(b"h", False)  # type: ignore[no-untyped-call]

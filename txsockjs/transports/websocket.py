@@ -220,10 +220,13 @@ class SessionWebSocketProtocol(FastServerProtocol):
             else:
                 self._broken_framing()
             return
-        self._text_received(payload.decode("utf-8"))
+        self.text_messages_received([payload.decode("utf-8")])
 
     def text_messages_received(self, texts: list[str]) -> None:
-        """The text messages of one read, taken off the buffer by the fast path, in order."""
+        """
+        Text messages in order: those of one read the fast path took off the buffer, or
+        one that autobahn assembled.
+        """
         session = self.session
         if self.receiver.raw:
             session.receive(texts)
@@ -248,19 +251,6 @@ class SessionWebSocketProtocol(FastServerProtocol):
                 return
         if messages:
             session.receive(messages)
-
-    def _text_received(self, text: str) -> None:
-        if self.receiver.raw:
-            self.session.receive([text])
-            return
-        if not text:
-            return  # empty websocket messages carry no SockJS message
-        try:
-            messages = decode_websocket_message(text)
-        except PayloadError:
-            self._broken_framing()
-            return
-        self.session.receive(messages)
 
     def _broken_framing(self) -> None:
         self._service.log("debug", "closing a websocket that sent broken framing")
