@@ -38,8 +38,16 @@ def js_units(text: str) -> list[int]:
 
 
 def js_json(messages: list[str]) -> bytes:
-    """What ``JSON.stringify`` sends: lone surrogates as ``\\uXXXX`` escapes."""
+    """JSON of ``messages`` in ASCII: every other character as ``\\uXXXX`` escapes."""
     return json.dumps(messages).encode("ascii")
+
+
+def browser_json(messages: list[str]) -> bytes:
+    """
+    What a browser's ``JSON.stringify`` sends: characters as UTF-8, lone surrogates (and
+    controls, quotes, backslashes) as escapes.
+    """
+    return json.dumps(messages, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 code_units = st.lists(st.integers(min_value=0, max_value=0xFFFF), max_size=40)
@@ -98,17 +106,22 @@ class Echo(MessageProtocol):
         self.sendMessage(message)
 
 
-def http_round_trip(transport: str, messages: list[str], send: str = "xhr_send") -> list[str]:
+def http_round_trip(
+    transport: str,
+    messages: list[str],
+    send: str = "xhr_send",
+    encode: Callable[[list[str]], bytes] = js_json,
+) -> list[str]:
     """Send ``messages`` in one request and read their echoes from ``transport``."""
     service = echo_service()
     http = service.http
     method, query = HTTP_TRANSPORTS[transport]
     opener = http.request(method, f"/s/0/sid/{transport}{query}")
     if send == "xhr_send":
-        answer = http.post("/s/0/sid/xhr_send", js_json(messages))
+        answer = http.post("/s/0/sid/xhr_send", encode(messages))
         assert answer.response.status == 204
     else:
-        body = b"d=" + quote(js_json(messages)).encode("ascii")
+        body = b"d=" + quote(encode(messages)).encode("ascii")
         answer = http.post(
             "/s/0/sid/jsonp_send",
             body,
@@ -153,13 +166,27 @@ def test_any_javascript_string_round_trips_over_http(
     assert [js_units(message) for message in echoed] == units
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_units, st.sampled_from(sorted(HTTP_TRANSPORTS)))
+def test_one_message_as_a_browser_sends_it_round_trips_over_http(
+    units: list[int], transport: str
+) -> None:
+    """A send of one message, as browsers encode it (the plain-payload path when it can)."""
+    sent = [js_string(units)]
+    echoed = http_round_trip(transport, sent, encode=browser_json)
+    assert [js_units(message) for message in echoed] == [units]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(any_units, min_size=1, max_size=4))
-def test_any_javascript_string_round_trips_over_websocket(units: list[list[int]]) -> None:
+@given(st.lists(any_units, min_size=1, max_size=4), st.sampled_from([js_json, browser_json]))
+def test_any_javascript_string_round_trips_over_websocket(
+    units: list[list[int]], encode: Callable[[list[str]], bytes]
+) -> None:
     service = echo_service()
     client = Client(service)
     sent = [js_string(message) for message in units]
-    client.send(frame(js_json(sent)))
+    for message in sent:  # one plain message a frame, as sockjs-client sends them
+        client.send(frame(encode([message])))
     texts = [text.decode("ascii") for text in client.texts()]
     echoed = messages_of(texts)
     assert [js_units(message) for message in echoed] == units

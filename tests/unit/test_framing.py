@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from txsockjs._core.framing import (
+    VERBATIM_BYTES,
     PayloadError,
     close_frame,
     decode_payload,
@@ -18,6 +20,7 @@ from txsockjs._core.framing import (
     encode_message,
     eventsource_data,
     message_frame,
+    plain_payload,
     script_string,
     valid_callback,
 )
@@ -73,6 +76,7 @@ def test_empty_array_delivers_nothing() -> None:
 
 def test_payload_decodes_client_escapes() -> None:
     assert decode_payload(b'["\\u2028\\ud83d\\ude00x"]') == ["\u2028\U0001f600x"]
+    assert decode_payload(b'["plain text"]') == [b"plain text"]  # its UTF-8, as it came
 
 
 def test_script_string_escapes_html_specials() -> None:
@@ -157,6 +161,11 @@ def _by_json(text: str, websocket: bool) -> list[str] | str:
     return decoded
 
 
+def _text(messages: Sequence[str | bytes]) -> list[str]:
+    """Messages as text (a plain one comes as its UTF-8)."""
+    return [m.decode("utf-8") if isinstance(m, bytes) else m for m in messages]
+
+
 @given(
     st.one_of(
         texts.map(lambda t: '["' + t + '"]'),
@@ -167,10 +176,32 @@ def _by_json(text: str, websocket: bool) -> list[str] | str:
     )
 )
 def test_plain_message_path_agrees_with_json(payload: str) -> None:
-    """One plain ``["..."]`` message skips the json module; the result must not change."""
+    """
+    One plain ``["..."]`` message skips decoding and the json module (over HTTP and on a
+    websocket); the messages must be the same.
+    """
+    utf8 = payload.encode("utf-8")
+    plain = plain_payload(utf8)
+    if plain is not None:
+        assert [plain.decode("utf-8")] == _by_json(payload, True) == _by_json(payload, False)
+    try:
+        got: list[str] | str = _text(decode_payload(utf8))
+    except PayloadError as error:
+        got = str(error)
+    assert got == (_by_json(payload, False) if payload else "Payload expected.")
     for decode, websocket in ((decode_text_payload, False), (decode_websocket_message, True)):
         try:
-            got: list[str] | str = decode(payload)
+            got = decode(payload)
         except PayloadError as error:
             got = str(error)
         assert got == _by_json(payload, websocket)
+
+
+@given(st.binary(max_size=40) | texts.map(lambda t: t.encode("utf-8")))
+def test_verbatim_bytes_are_what_json_copies(data: bytes) -> None:
+    """A message written with VERBATIM_BYTES only is sent as JSON would encode it."""
+    if not data.translate(None, VERBATIM_BYTES):
+        assert b'"' + data + b'"' == encode_message(data.decode("ascii"))
+    else:
+        text = data.decode("utf-8", "surrogateescape")
+        assert encode_message(text) != b'"' + data + b'"'

@@ -24,11 +24,35 @@ class BinaryMessage(bytes):
 
 _encode_string = json.encoder.encode_basestring_ascii
 
-# What clients send almost always: one message of plain text, ``["..."]`` with no escape
-# and no control character in it. Its message is the text between the quotes, taken without
-# the json module (a third of the calls per websocket message). Anything else is JSON's.
-# The websocket transport matches it itself, saving a call per message of a read.
-one_plain_message = re.compile(r'\["([^"\\\x00-\x1f]*)"\]').fullmatch
+
+#: Every byte but those a JSON string cannot hold as they are (``"``, ``\``, controls).
+#: Deleting them from a payload with ``bytes.translate`` leaves its quotes and whatever
+#: needs JSON: a C loop over a table, several times faster than a regular expression.
+PLAIN_BYTES = bytes(byte for byte in range(0x20, 0x100) if byte not in b'"\\')
+#: Printable ASCII but ``"`` and ``\``: what :func:`encode_message` copies as it is. Text
+#: written with these bytes only (most of it) is sent as ``b'"' + text + b'"'``, with
+#: neither a UTF-8 decode nor the JSON encoder.
+VERBATIM_BYTES = bytes(range(0x20, 0x7F)).translate(None, b'"\\')
+
+
+def plain_payload(payload: bytes) -> bytes | None:
+    """
+    The message of a payload of one message of plain text, ``["..."]`` with no escape and
+    no control character, as the UTF-8 it already is; ``None`` for any other payload.
+
+    Clients send such payloads almost always; their message is taken without decoding
+    anything and without the json module (a third of the calls per message). Anything
+    else is JSON's.
+
+    ``payload`` must be valid UTF-8 (a websocket frame's is checked when it is parsed).
+    """
+    if (
+        payload.translate(None, PLAIN_BYTES) == b'""'
+        and payload[:2] == b'["'
+        and payload[-2:] == b'"]'
+    ):
+        return payload[2:-2]
+    return None
 
 
 class PayloadError(ValueError):
@@ -70,15 +94,20 @@ def close_frame(code: int, reason: str) -> bytes:
     return b"c[%d,%s]" % (code, encode_message(reason))
 
 
-def decode_payload(body: bytes) -> list[str]:
+def decode_payload(body: bytes) -> Sequence[str | bytes]:
     """
     Decode a client payload: a JSON array of strings, UTF-8 encoded.
 
+    :return: the messages, as text, or as their UTF-8 (``bytes``) for one plain message.
     :raises PayloadError: ``Payload expected.`` for an empty body, ``Broken JSON encoding.``
         for anything that is not a JSON array of strings.
     """
     if not body:
         raise PayloadError("Payload expected.")
+    if body.isascii():  # valid UTF-8 as it is
+        plain = plain_payload(body)
+        if plain is not None:
+            return [plain]
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -102,9 +131,6 @@ def decode_websocket_message(text: str, one_string: bool = True) -> list[str]:
 
     :raises PayloadError: ``Broken JSON encoding.`` for anything else.
     """
-    plain = one_plain_message(text)
-    if plain is not None:
-        return [plain[1]]
     try:
         decoded = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack

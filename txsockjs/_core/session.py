@@ -45,6 +45,7 @@ from . import stats as _stats
 from .framing import (
     HEARTBEAT,
     OPEN,
+    VERBATIM_BYTES,
     BinaryMessage,
     close_frame,
     encode_message,
@@ -149,7 +150,7 @@ class Session:
         self._producer_paused = False
         self._over_watermark = False
         self._app_paused = False
-        self._inbox: deque[str | BinaryMessage] = deque()
+        self._inbox: deque[str | bytes] = deque()
         self._inbox_bytes = 0
         self._inbox_drained: list[Deferred[None]] = []
         self._dirty = False
@@ -272,10 +273,11 @@ class Session:
 
     # -- messages from the client -------------------------------------------------------------
 
-    def receive(self, messages: Sequence[str | BinaryMessage]) -> Deferred[None] | None:
+    def receive(self, messages: Sequence[str | bytes]) -> Deferred[None] | None:
         """
         Deliver messages from the client, each as one ``dataReceived`` (a
-        :class:`BinaryMessage` as one ``binaryMessageReceived``).
+        :class:`BinaryMessage` as one ``binaryMessageReceived``). A message is text, or
+        ``bytes`` already its UTF-8 (a websocket's, taken off the frame as it is).
 
         :return: ``None`` when delivered, or a Deferred that fires once they have all been
             delivered: the protocol paused reading, or the client does not read what it is
@@ -303,27 +305,31 @@ class Session:
         """Whether the messages held for delivery already exceed ``max_queued_bytes``."""
         return self._inbox_bytes > self._service.options.max_queued_bytes
 
-    def _hold(self, messages: Sequence[str | BinaryMessage]) -> Deferred[None]:
+    def _hold(self, messages: Sequence[str | bytes]) -> Deferred[None]:
         self._inbox.extend(messages)
         self._inbox_bytes += sum(len(message) for message in messages)
         waiter: Deferred[None] = Deferred()
         self._inbox_drained.append(waiter)
         return waiter
 
-    def _deliver(self, message: str | BinaryMessage) -> None:
+    def _deliver(self, message: str | bytes) -> None:
         protocol = self._protocol
         if self._state != OPEN_STATE or protocol is None:
             return
         stats = self._stats
         stats.messages_in += 1
         try:
-            if type(message) is BinaryMessage:
+            if type(message) is bytes:  # a websocket's message, as its UTF-8
                 stats.bytes_in += len(message)
-                protocol.binaryMessageReceived(bytes(message))  # type: ignore[attr-defined]
-            else:
-                data = message.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+                protocol.dataReceived(message)
+            elif type(message) is str:
+                data = message.encode("utf-8", "surrogatepass")
                 stats.bytes_in += len(data)
                 protocol.dataReceived(data)
+            else:
+                stats.bytes_in += len(message)
+                binary = cast(BinaryMessage, message)
+                protocol.binaryMessageReceived(bytes(binary))  # type: ignore[attr-defined]
         except Exception:
             self._service.protocol_error(self, "dataReceived")
             self.close_with_code(*SERVER_ERROR)
@@ -359,10 +365,19 @@ class Session:
         """
         if self._state != OPEN_STATE:
             return
-        if not isinstance(data, bytes):
-            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if type(data) is not bytes:
+            if not isinstance(data, bytes):
+                raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+            data = bytes(data)  # a subclass (BinaryMessage among them) is written as text
         if self._pending_utf8:
             data = self._pending_utf8 + data
+        elif self._raw:
+            if data.isascii():  # its own UTF-8 payload, nothing to replace
+                self._enqueue(data)
+                return
+        elif not data.translate(None, VERBATIM_BYTES):  # JSON would copy it as it is
+            self._enqueue(b'"' + data + b'"')
+            return
         try:
             text, used = _utf8_decode(data, "surrogatepass", False)
         except UnicodeDecodeError as error:

@@ -27,6 +27,7 @@ PRIVATE_NAMES = (
     "inside_message",
     "send_state",
     "data",
+    "consumeData",
     "_perMessageCompress",
     "_dataReceived",
     "_closeConnection",
@@ -36,6 +37,7 @@ PRIVATE_NAMES = (
 )
 
 _STATE_OPEN = WebSocketServerProtocol.STATE_OPEN
+_STATE_CLOSED = WebSocketServerProtocol.STATE_CLOSED
 #: The open state, for subclasses that test it per message without the property.
 STATE_OPEN = _STATE_OPEN
 _SEND_GROUND = WebSocketServerProtocol.SEND_STATE_GROUND
@@ -75,8 +77,8 @@ class FastServerProtocol(WebSocketServerProtocol):
     #: The largest payload the fast path takes; larger frames go to autobahn.
     maxFastPayload = 1024 * 1024
 
-    def text_messages_received(self, messages: list[str]) -> None:
-        """Whole text messages the fast path parsed, in order."""
+    def text_messages_received(self, messages: list[bytes]) -> None:
+        """Whole text messages the fast path parsed, in order: their UTF-8 payloads."""
         raise NotImplementedError
 
     @property
@@ -194,9 +196,16 @@ class FastServerProtocol(WebSocketServerProtocol):
                 setattr(self, name, None)
 
     def dataReceived(self, data: bytes) -> None:
-        # Straight to the protocol machinery: autobahn's Twisted adapter formats a debug
-        # line (with terminal colours) for every read even when nothing logs it.
-        self._dataReceived(data)
+        # Straight to the protocol machinery: autobahn's Twisted adapter formats a debug line
+        # (with terminal colours) for every read even when nothing logs it.
+        if self.data or self.state != _STATE_OPEN:
+            self._dataReceived(data)
+            return
+        # An open websocket with nothing buffered (most reads): what autobahn's
+        # _dataReceived and consumeData do, without their two calls and the buffer copy.
+        self.data = data
+        if self.processData() and self.state != _STATE_CLOSED:
+            self.consumeData()
 
     def _closeConnection(self, abort: bool = False) -> None:
         # After a clean closing handshake autobahn aborts the TCP connection (an RST, which

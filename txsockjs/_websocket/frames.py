@@ -37,20 +37,21 @@ def unmask(mask: bytes, payload: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
 
 
-def parse_text_frames(data: bytes, limit: int) -> tuple[list[str], int]:
+def parse_text_frames(data: bytes, limit: int) -> tuple[list[bytes], int]:
     """
-    The text messages of the whole final masked text frames at the start of ``data``.
+    The text messages of the whole final masked text frames at the start of ``data``, as
+    their UTF-8 payloads (checked, not decoded).
 
     :param limit: the largest payload taken; a larger frame is left to autobahn (which
         refuses it with 1009).
-    :return: the decoded messages and how many bytes of ``data`` they used. Parsing stops
+    :return: the payloads and how many bytes of ``data`` they used. Parsing stops
         before the first frame that is not such a frame, is incomplete, announces its
         length in more bytes than needed (autobahn fails it with 1002) or is not UTF-8
         (autobahn fails it with 1007).
     """
     end = len(data)
     position = 0
-    messages: list[str] = []
+    messages: list[bytes] = []
     while position + 6 <= end:
         if data[position] != _FINAL_TEXT:
             break
@@ -76,10 +77,12 @@ def parse_text_frames(data: bytes, limit: int) -> tuple[list[str], int]:
             )
         else:
             payload = b""
-        try:
-            messages.append(payload.decode("utf-8"))
-        except UnicodeDecodeError:
-            break
+        if not payload.isascii():  # ASCII is UTF-8 as it is; anything else is checked
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                break
+        messages.append(payload)
         position = start + length
     return messages, position
 
