@@ -202,7 +202,8 @@ class FastServerProtocol(WebSocketServerProtocol):
             self._dataReceived(data)
             return
         # An open websocket with nothing buffered (most reads): what autobahn's
-        # _dataReceived and consumeData do, without their two calls and the buffer copy.
+        # _dataReceived and consumeData do, without their two calls, the buffer copy and
+        # the wire-level octet count (autobahn's trafficStats, which txsockjs never reads).
         self.data = data
         if self.processData() and self.state != _STATE_CLOSED:
             self.consumeData()
