@@ -191,3 +191,86 @@ def test_rounding_to_a_slot_is_late_or_early_never_both(early: bool) -> None:
     assert fired == ([5.0] if early else [])
     clock.advance(0.5)  # 5.5: the slot of 5.25 rounded up
     assert fired == ([5.0] if early else [5.5])
+
+
+def periodic(period: float = 5) -> tuple[Clock, list[tuple[str, float]], TimerWheel[str]]:
+    clock = Clock()
+    fired: list[tuple[str, float]] = []
+    wheel: TimerWheel[str] = TimerWheel(
+        clock, 0.25, lambda item: fired.append((item, clock.seconds())), period=period
+    )
+    return clock, fired, wheel
+
+
+def test_a_periodic_item_fires_every_period_until_cancelled() -> None:
+    clock, fired, wheel = periodic()
+    wheel.schedule("a", 5)
+    clock.advance(2.5)
+    wheel.schedule("b", 5)
+    clock.pump([0.25] * 70)  # to 20 s
+    assert fired == [
+        ("a", 5),
+        ("b", 7.5),
+        ("a", 10),
+        ("b", 12.5),
+        ("a", 15),
+        ("b", 17.5),
+        ("a", 20),
+    ]
+    assert len(clock.getDelayedCalls()) == 1
+    wheel.cancel("a")
+    wheel.cancel("b")
+    assert clock.getDelayedCalls() == []
+    clock.advance(30)
+    assert len(fired) == 7
+
+
+def test_periodic_items_cancelled_or_moved_while_their_bucket_fires() -> None:
+    clock = Clock()
+    fired: list[tuple[str, float]] = []
+
+    def beat(item: str) -> None:
+        fired.append((item, clock.seconds()))
+        if item == "a" and clock.seconds() == 5:
+            wheel.cancel("a")  # itself
+            wheel.cancel("b")  # a bucket neighbour (it still fires in this tick)
+            wheel.schedule("c", 1)  # another one moves, to 6 and every 5 s from there
+
+    wheel: TimerWheel[str] = TimerWheel(clock, 0.25, beat, period=5)
+    for item in "abc":
+        wheel.schedule(item, 5)
+    clock.pump([0.25] * 60)  # to 15 s
+    assert sorted(fired) == [("a", 5), ("b", 5), ("c", 5), ("c", 6), ("c", 11)]
+    assert len(wheel) == 1
+
+
+def test_a_periodic_bucket_joins_one_already_at_its_next_slot() -> None:
+    clock, fired, wheel = periodic()
+    wheel.schedule("a", 5)
+    wheel.schedule("c", 10)  # first due at 10, the slot "a" moves to at 5
+    wheel.schedule("b", 9.75)
+    clock.pump([0.25] * 60)  # to 15 s
+    assert fired == [
+        ("a", 5),
+        ("b", 9.75),
+        ("c", 10),
+        ("a", 10),
+        ("b", 14.75),
+        ("c", 15),
+        ("a", 15),
+    ]
+    assert len(wheel._slots) == len(wheel._heap)
+    wheel.cancel("a")
+    clock.advance(5)
+    assert [item for item, _ in fired[7:]] == ["b", "c"]
+
+
+def test_a_late_tick_fires_the_periodic_beats_it_missed() -> None:
+    clock, fired, wheel = periodic()
+    wheel.schedule("a", 5)
+    clock.advance(16)  # one tick, at 16 s: the beats of 5, 10 and 15 are all due
+    assert [item for item, _ in fired] == ["a", "a", "a"]
+    clock.advance(3.75)
+    assert len(fired) == 3
+    clock.advance(0.25)  # 20 s: the cadence counts from the first deadline
+    assert len(fired) == 4

@@ -160,7 +160,7 @@ class SessionService(Service):
         # A heartbeat may come up to a slot early, never late by the rounding: the first of
         # a session counts from its open, when the reactor is often busy opening others.
         self.heartbeats: TimerWheel[Session] = TimerWheel(
-            self.clock, resolution, Session.heartbeat, early=True
+            self.clock, resolution, Session.heartbeat, early=True, period=options.heartbeat_delay
         )
         self.expiry: TimerWheel[Session] = TimerWheel(self.clock, resolution, self._expire)
 

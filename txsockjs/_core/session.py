@@ -238,13 +238,14 @@ class Session:
                 self._flush()
 
     def heartbeat(self) -> None:
-        """Called by the service's timer wheel while a receiver is attached."""
-        if self._receiver is not None:
-            if not self._receiver_paused:  # a full connection is not an idle one
-                self._stats.heartbeats += 1
-                self._send(HEARTBEAT)
-            if self._receiver is not None:
-                self._service.heartbeats.schedule(self, self._service.options.heartbeat_delay)
+        """
+        Called by the service's heartbeat wheel, every ``heartbeat_delay`` from the attach
+        of a receiver until it goes (which cancels it).
+        """
+        if self._receiver is not None and not self._receiver_paused:
+            # A full connection is not an idle one: it gets no heartbeat.
+            self._stats.heartbeats += 1
+            self._send(HEARTBEAT)
 
     def expire(self) -> None:
         """Called by the service's timer wheel when no receiver came back in time."""

@@ -12,13 +12,17 @@ that a slot used again costs no heap push; when the buckets outnumber twice the 
 a little slack), the empty ones are dropped and the heap is rebuilt. The heap therefore stays
 proportional to the live items, whatever the pattern of scheduling and cancelling (after
 many cancels, until the next new slot or until the empty ones come due).
+
+A wheel with a ``period`` (the heartbeats) fires each item again every period until it is
+cancelled or rescheduled: a due bucket moves whole to its next slot, so a periodic item
+costs no reschedule of its own per period.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -39,6 +43,9 @@ class TimerWheel(Generic[T]):
     :param early: round deadlines down to their slot instead of up: an item fires up to
         ``resolution`` early but is never made late by the rounding (heartbeats, where early
         is harmless and late is not).
+    :param period: fire each item again every ``period`` seconds (rounded up to whole
+        slots, counted from the slot it was due in) until it is cancelled or rescheduled;
+        without it an item fires once.
     """
 
     def __init__(
@@ -47,11 +54,13 @@ class TimerWheel(Generic[T]):
         resolution: float,
         fire: Callable[[T], None],
         early: bool = False,
+        period: float | None = None,
     ):
         self._clock = clock
         self._resolution = resolution
         self._fire = fire
         self._to_slot: Callable[[float], int] = math.floor if early else math.ceil
+        self._period_slots = self._slots_in(period) if period else 0
         self._slots: dict[int, dict[T, None]] = {}
         self._slot_of: dict[T, int] = {}
         self._heap: list[int] = []
@@ -74,7 +83,7 @@ class TimerWheel(Generic[T]):
         periodic item (a heartbeat) keeps its cadence instead of drifting by the tick's lag.
         """
         if item is self._firing_item:
-            slot = self._firing_slot + math.ceil(round(delay / self._resolution, 9))
+            slot = self._firing_slot + self._slots_in(delay)
         else:
             slot = self._to_slot(round((self._clock.seconds() + delay) / self._resolution, 9))
         old = self._slot_of.get(item)
@@ -93,6 +102,10 @@ class TimerWheel(Generic[T]):
                 self._compact()
         if self._call is None or slot < self._call_slot:
             self._arm(slot)
+
+    def _slots_in(self, delay: float) -> int:
+        """``delay`` in whole slots, rounded up."""
+        return math.ceil(round(delay / self._resolution, 9))
 
     def cancel(self, item: T) -> None:
         """Forget ``item``; nothing happens if it is not scheduled."""
@@ -137,6 +150,16 @@ class TimerWheel(Generic[T]):
         self._call_slot = slot
         self._call = self._clock.callLater(delay, self._tick)
 
+    def _refile(self, bucket: dict[T, None], slot: int) -> None:
+        """Move a due bucket of a periodic wheel, whole, to ``slot``."""
+        self._slot_of.update(dict.fromkeys(bucket, slot))
+        there = self._slots.get(slot)
+        if there is None:
+            self._slots[slot] = bucket
+            heapq.heappush(self._heap, slot)
+        else:
+            there.update(bucket)
+
     def _tick(self) -> None:
         self._call = None
         now_slot = math.floor(round(self._clock.seconds() / self._resolution, 9))
@@ -146,10 +169,18 @@ class TimerWheel(Generic[T]):
             bucket = self._slots.pop(slot, None)
             if not bucket:
                 continue
-            for item in bucket:
-                del self._slot_of[item]
+            items: Iterable[T] = bucket
+            if self._period_slots:
+                # Filed at the next slot before any fires: what they cancel or reschedule
+                # while firing leaves it as it would any bucket. A tick later than a period
+                # fires the items again in this loop, as the beats it missed.
+                items = list(bucket)
+                self._refile(bucket, slot + self._period_slots)
+            else:
+                for item in bucket:
+                    del self._slot_of[item]
             self._firing_slot = slot
-            for item in bucket:
+            for item in items:
                 self._firing_item = item
                 self._fire(item)
             self._firing_item = None
