@@ -345,7 +345,7 @@ def test_the_default_ping_interval_is_25_seconds(make_service: Any) -> None:
     service.clock.advance(5)
     assert pings(client) == 1, "the first session's first heartbeat carries a ping"
     client.send(PONG)
-    service.clock.advance(20)
+    service.clock.pump([5] * 4)
     assert pings(client) == 1
     service.clock.advance(5)
     assert pings(client) == 2
@@ -356,7 +356,7 @@ def test_an_unanswered_ping_drops_at_the_next_ping(make_service: Any) -> None:
     client = Client(service)
     service.clock.advance(1)
     assert pings(client) == 1
-    service.clock.advance(2)
+    service.clock.pump([1, 1])
     assert not client.exchange.transport.disconnecting, "the pong is due at the next ping"
     service.clock.advance(1)
     assert client.exchange.transport.disconnecting, "vanished: dropped within two intervals"
@@ -413,7 +413,7 @@ def test_a_full_connection_is_slow_not_dead(make_service: Any) -> None:
 def test_liveness_can_be_turned_off(make_service: Any) -> None:
     service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_liveness=False)
     client = Client(service)
-    service.clock.advance(3)
+    service.clock.pump([1, 1, 1])
     assert not client.exchange.transport.disconnecting
     assert (9, b"") not in client.frames()
     assert client.texts().count(b"h") == 3
@@ -461,3 +461,41 @@ def test_websocket_session_id_over_the_limit_is_404(make_service: Any) -> None:
     exchange = service.http.get("/s/0/" + "x" * 9 + "/websocket", headers=HANDSHAKE_HEADERS)
     assert exchange.response.status == 404
     assert len(service.resource.service) == 0
+
+
+def test_a_stalled_reactor_sends_one_heartbeat_not_the_missed_ones(make_service: Any) -> None:
+    """A tick three heartbeats late sends one heartbeat (and drops no websocket for it)."""
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
+    client = Client(service, "/s/websocket")
+    service.clock.advance(1)
+    client.send(PONG)
+    service.clock.advance(3.5)  # one tick, due at 2: the beats of 2, 3 and 4 all missed
+    assert pings(client) == 2
+    assert not client.exchange.transport.disconnecting
+    client.send(PONG)
+    service.clock.advance(0.5)  # 5 s: the cadence kept its phase
+    assert pings(client) == 3
+    assert not client.exchange.transport.disconnecting
+
+
+@pytest.mark.parametrize("path", ["/s/0/0/websocket", "/s/websocket"])
+def test_a_pong_read_after_a_late_ping_check_keeps_the_websocket(
+    make_service: Any, path: str
+) -> None:
+    """
+    The reactor runs timers before reads: after a stall, the check of a ping comes before
+    the pong that waits to be read. The verdict waits for the turn's reads.
+    """
+    service = make_service(heartbeat_delay=1, disconnect_delay=1, websocket_ping_interval=1)
+    client = Client(service, path)
+    service.clock.advance(1)
+    assert pings(client) == 1
+    client.protocol.heartbeat(None if path == "/s/websocket" else b"h")  # the late check
+    assert not client.exchange.transport.disconnecting
+    client.send(PONG)  # this turn's reads
+    service.clock.advance(0)  # the next turn
+    assert not client.exchange.transport.disconnecting
+    assert pings(client) == 2, "the ping of the checked beat goes once the pong is in"
+    client.protocol.heartbeat(None if path == "/s/websocket" else b"h")
+    service.clock.advance(0)  # no pong this time
+    assert client.exchange.transport.disconnecting

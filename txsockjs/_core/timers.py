@@ -45,7 +45,8 @@ class TimerWheel(Generic[T]):
         is harmless and late is not).
     :param period: fire each item again every ``period`` seconds (rounded up to whole
         slots, counted from the slot it was due in) until it is cancelled or rescheduled;
-        without it an item fires once.
+        beats a stalled reactor missed are skipped, not fired in a row. Without it an item
+        fires once.
     """
 
     def __init__(
@@ -150,6 +151,18 @@ class TimerWheel(Generic[T]):
         self._call_slot = slot
         self._call = self._clock.callLater(delay, self._tick)
 
+    def _next_period(self, slot: int, now_slot: int) -> int:
+        """
+        The slot a periodic bucket due at ``slot`` fires in next: a period later, or, after
+        a tick later than that (a stalled reactor), the first slot of its cadence still to
+        come. The beats missed are not made up in a burst.
+        """
+        period = self._period_slots
+        following = slot + period
+        if following <= now_slot:
+            following += ((now_slot - following) // period + 1) * period
+        return following
+
     def _refile(self, bucket: dict[T, None], slot: int) -> None:
         """Move a due bucket of a periodic wheel, whole, to ``slot``."""
         self._slot_of.update(dict.fromkeys(bucket, slot))
@@ -172,10 +185,10 @@ class TimerWheel(Generic[T]):
             items: Iterable[T] = bucket
             if self._period_slots:
                 # Filed at the next slot before any fires: what they cancel or reschedule
-                # while firing leaves it as it would any bucket. A tick later than a period
-                # fires the items again in this loop, as the beats it missed.
+                # while firing leaves it as it would any bucket. A new dict of the live
+                # items: one that many left keeps its size (dicts never shrink).
                 items = list(bucket)
-                self._refile(bucket, slot + self._period_slots)
+                self._refile(dict.fromkeys(items), self._next_period(slot, now_slot))
             else:
                 for item in bucket:
                     del self._slot_of[item]

@@ -198,7 +198,7 @@ class FastServerProtocol(WebSocketServerProtocol):
     def dataReceived(self, data: bytes) -> None:
         # Straight to the protocol machinery: autobahn's Twisted adapter formats a debug line
         # (with terminal colours) for every read even when nothing logs it.
-        if self.data or self.state != _STATE_OPEN:
+        if self.data or self.state != _STATE_OPEN or not self.fastFrames:
             self._dataReceived(data)
             return
         # An open websocket with nothing buffered (most reads): what autobahn's

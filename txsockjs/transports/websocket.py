@@ -182,16 +182,33 @@ class SessionWebSocketProtocol(FastServerProtocol):
             if beats <= 0:
                 self._beats_to_ping = self._ping_every
                 if self._pong_due and not self._was_full:
-                    self._service.liveness_timeout(self.session)
-                    self.dropConnection(abort=True)
+                    # The reactor runs its timers before it reads: after a stall the pong
+                    # may be waiting unread. Decide once this turn's reads are done.
+                    if text is not None:
+                        self.send_heartbeat()
+                    self._service.clock.callLater(0, self._ping_or_drop)
                     return
-                self._was_full = False
-                self._pong_due = True
-                self.send_ping_after(text)
+                self._ping(text)
                 return
             self._beats_to_ping = beats
         if text is not None:
             self.send_heartbeat()
+
+    def _ping(self, text: bytes | None) -> None:
+        """Send ``text`` (if any) and a liveness ping, whose pong is due by the next one."""
+        self._was_full = False
+        self._pong_due = True
+        self.send_ping_after(text)
+
+    def _ping_or_drop(self) -> None:
+        """After the reads of a turn: drop a client whose pong is still missing, or ping."""
+        if self.state != STATE_OPEN:
+            return
+        if self._pong_due and not self._was_full:
+            self._service.liveness_timeout(self.session)
+            self.dropConnection(abort=True)
+        else:
+            self._ping(None)
 
     def connection_full(self) -> None:
         """The connection's buffer is full: the ping may be queued behind data."""
