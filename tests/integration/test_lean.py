@@ -23,12 +23,18 @@ def request(path: bytes, body: bytes = b"", extra: bytes = b"") -> bytes:
     )
 
 
+async def opened(reactor: Any, port: int, poll: bytes) -> Any:
+    """A raw connection that opened a session with the xhr poll at ``poll``."""
+    client = await connect_raw(reactor, port)
+    client.transport.write(request(poll))
+    await with_timeout(reactor, client.until(lambda data: data.endswith(b"o\n\r\n0\r\n\r\n")))
+    return client
+
+
 @pytest_twisted.ensureDeferred
 async def test_pipelined_sends_and_a_closing_one(harness: Harness, reactor: Any) -> None:
     port = harness.port.getHost().port
-    receiver = await connect_raw(reactor, port)
-    receiver.transport.write(request(b"/echo/000/pipe/xhr"))
-    await with_timeout(reactor, receiver.until(lambda data: data.endswith(b"o\n\r\n0\r\n\r\n")))
+    receiver = await opened(reactor, port, b"/echo/000/pipe/xhr")
     sender = await connect_raw(reactor, port)
     sender.transport.write(
         request(b"/echo/000/pipe/xhr_send", b'["a"]')
@@ -49,9 +55,7 @@ async def test_pipelined_sends_and_a_closing_one(harness: Harness, reactor: Any)
 async def test_a_send_behind_a_waiting_poll(harness: Harness, reactor: Any) -> None:
     """The send waits for the poll's answer (here a heartbeat), then is answered."""
     port = harness.port.getHost().port
-    client = await connect_raw(reactor, port)
-    client.transport.write(request(b"/heartbeat/000/hol/xhr"))
-    await with_timeout(reactor, client.until(lambda data: data.endswith(b"o\n\r\n0\r\n\r\n")))
+    client = await opened(reactor, port, b"/heartbeat/000/hol/xhr")
     client.data = b""
     client.transport.write(
         request(b"/heartbeat/000/hol/xhr") + request(b"/heartbeat/000/hol/xhr_send", b'["x"]')

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.application.service import Service
@@ -370,6 +371,19 @@ class SessionService(Service):
         self._batching -= 1
         if not self._batching:
             self.flush()
+
+    def receive_batched(
+        self, session: Session, messages: Sequence[str | bytes]
+    ) -> Deferred[None] | None:
+        """
+        Deliver the messages of one send to ``session`` in a batch: what the protocols write
+        in answer leaves when they are delivered. Returns what :meth:`Session.receive` does.
+        """
+        self.begin_batch()
+        try:
+            return session.receive(messages)
+        finally:
+            self.end_batch()
 
     def flush(self) -> None:
         """Flush every dirty session now."""

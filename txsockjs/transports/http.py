@@ -589,21 +589,13 @@ class SendResource(SockJSLeaf):
         session = service.get(session_id)
         if session is None:
             return False
-        if self.name == JSONP_SEND_NAME:
-            content_type = headers.get(b"content-type", b"")
-            if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
-                body = (parse_qs(body, 1).get(b"d") or [b""])[0]
         try:
-            messages = decode_payload(body)
+            messages = decode_payload(self._payload(body, headers.get(b"content-type")))
         except PayloadError:
             return False
         if service.send_refusable(session):
             return False
-        service.begin_batch()
-        try:
-            waiting = session.receive(messages)
-        finally:
-            service.end_batch()
+        waiting = service.receive_batched(session, messages)
         if waiting is None:
             channel.lean_write(self._lean_ok.build(headers) + self._lean_ok_body)
             return True
@@ -613,13 +605,13 @@ class SendResource(SockJSLeaf):
         waiting.addCallback(pending.answer)
         return True
 
-    def _payload(self, request: Request) -> bytes:
-        body = read_body(request, self.options.max_message_bytes)
-        if self.name == JSONP_SEND_NAME:
-            content_type = request.getHeader(b"content-type") or b""
-            if content_type.lower().startswith(b"application/x-www-form-urlencoded"):
-                values: list[bytes] = parse_qs(body, 1).get(b"d") or [b""]
-                return values[0]
+    def _payload(self, body: bytes, content_type: bytes | None) -> bytes:
+        """The payload of a send: the body, or for a form-encoded jsonp_send its ``d``."""
+        if self.name == JSONP_SEND_NAME and (content_type or b"").lower().startswith(
+            b"application/x-www-form-urlencoded"
+        ):
+            values: list[bytes] = parse_qs(body, 1).get(b"d") or [b""]
+            return values[0]
         return body
 
     def handle(self, request: Request) -> bytes | int:
@@ -635,7 +627,8 @@ class SendResource(SockJSLeaf):
         if self.name == XHR_SEND_NAME:
             cors(request, options)
         try:
-            messages = decode_payload(self._payload(request))
+            body = read_body(request, options.max_message_bytes)
+            messages = decode_payload(self._payload(body, request.getHeader(b"content-type")))
         except BodyTooLarge:
             return error(request, 413, "Payload too large.")
         except PayloadError as reason:
@@ -644,11 +637,7 @@ class SendResource(SockJSLeaf):
         refused = service.refuse_send(session)
         if refused is not None:
             return error(request, 503, refused)
-        service.begin_batch()
-        try:
-            waiting = session.receive(messages)
-        finally:
-            service.end_batch()
+        waiting = service.receive_batched(session, messages)
         if waiting is None:
             return self._ok(request)
         service.send_waits(session, waiting)
